@@ -1,0 +1,186 @@
+"""The Django boundary: the innermost layer, between the stack and Django.
+
+Django's ``ASGIHandler`` handles only ``http`` scopes (it raises ``ValueError`` on
+others), sends header names as written (``Content-Type``), and starts two OS threads
+per request. The boundary makes that edge right:
+
+- ``lifespan`` is answered here, running the user's ``ASGI_LIFESPAN`` context manager;
+  state it yields reaches every request's ``scope["state"]``;
+- ``websocket`` goes to ``ASGI_WEBSOCKET_APPLICATION``, or is refused cleanly
+  (``websocket.close`` before accept, which servers turn into a 403);
+- response header names are lowercased, so outer layers can match on them;
+- each request runs in ``ThreadSensitiveContext(executor=...)`` with a pooled thread
+  (see :mod:`middleware_stack.threads`).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from asgiref.sync import ThreadSensitiveContext
+
+from middleware_stack import threads
+from middleware_stack.settings import read_settings
+from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["DjangoBoundary"]
+
+logger = logging.getLogger("middleware_stack")
+_warned_old_asgiref = False
+
+
+def _is_django(app: object) -> bool:
+    from django.core.handlers.asgi import ASGIHandler
+
+    return isinstance(app, ASGIHandler)
+
+
+def _close_db_connections() -> None:
+    from django.db import connections
+
+    connections.close_all()
+
+
+def _lowercase_headers(send: Send) -> Send:
+    async def lowercasing_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [(k.lower(), v) for k, v in message.get("headers", ())]
+        await send(message)
+
+    return lowercasing_send
+
+
+class DjangoBoundary:
+    """Answer lifespan, route websocket, lowercase headers and pool threads."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        lifespan: Any = None,
+        websocket: ASGIApp | None = None,
+        thread_reuse: bool | None = None,
+        pool_idle: int | None = None,
+    ) -> None:
+        from middleware_stack.exceptions import StackConfigurationError
+
+        conf = read_settings()
+        self.app = app
+        self.lifespan = lifespan
+        self.websocket = websocket
+        self.owner: Any = app  # set to the Stack once built; passed to lifespan(app)
+        self.is_django = _is_django(app)
+        self.answers_lifespan = self.is_django or lifespan is not None
+        self.state: dict[str, Any] = {}
+        reuse = conf.thread_reuse if thread_reuse is None else thread_reuse
+        idle = conf.thread_pool_idle if pool_idle is None else pool_idle
+        if not isinstance(reuse, bool):
+            raise StackConfigurationError(
+                f"ASGI_THREAD_REUSE = {reuse!r} must be True or False.",
+                id="middleware_stack.E010",
+            )
+        if not isinstance(idle, int) or isinstance(idle, bool) or idle < 0:
+            raise StackConfigurationError(
+                f"ASGI_THREAD_POOL_IDLE = {idle!r} must be an integer >= 0.",
+                hint="It bounds the idle worker threads (and so persistent DB connections) "
+                "kept between requests; the default is 8.",
+                id="middleware_stack.E010",
+            )
+        self.pool: threads.ExecutorPool | None = None
+        if reuse and threads.EXECUTOR_SUPPORTED:
+            self.pool = threads.ExecutorPool(
+                idle, on_retire=_close_db_connections if self.is_django else None
+            )
+        elif reuse:
+            _note_old_asgiref()
+
+    def summary(self) -> str:
+        ws = "routed" if self.websocket is not None else "refused"
+        life = "answered" if self.answers_lifespan else "passed to app"
+        pool = f"pooled (idle<={self.pool.idle_max})" if self.pool else "per request (Django)"
+        return f"lifespan {life}; websocket {ws}; threads {pool}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if self.state and "state" not in scope:
+                scope = {**scope, "state": self.state.copy()}
+            await self._pooled(self.app, scope, receive, _lowercase_headers(send))
+        elif kind == "websocket":
+            if self.websocket is None:
+                await self._refuse_websocket(receive, send)
+                return
+            if self.state and "state" not in scope:
+                scope = {**scope, "state": self.state.copy()}
+            await self._pooled(self.websocket, scope, receive, send)
+        elif kind == "lifespan" and self.answers_lifespan:
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _pooled(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        pool = self.pool
+        if pool is None:
+            await app(scope, receive, send)
+            return
+        executor = pool.acquire()
+        try:
+            async with ThreadSensitiveContext(executor=executor):  # type: ignore[call-arg,unused-ignore]
+                await app(scope, receive, send)
+        finally:
+            pool.release(executor)
+
+    async def _refuse_websocket(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            logger.debug("websocket refused: no ASGI_WEBSOCKET_APPLICATION is configured")
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        context: AbstractAsyncContextManager[Any] | None = None
+        try:
+            if self.lifespan is not None:
+                context = self.lifespan(self.owner)
+                state = await context.__aenter__()
+                if state:
+                    if "state" in scope:
+                        scope["state"].update(state)
+                    else:
+                        self.state.update(state)
+        except Exception as exc:
+            logger.error("ASGI lifespan startup failed", exc_info=True)
+            text = f"{type(exc).__name__}: {exc}"
+            await send({"type": "lifespan.startup.failed", "message": text})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()  # lifespan.shutdown
+        try:
+            if context is not None:
+                await context.__aexit__(None, None, None)
+        except Exception as exc:
+            logger.error("ASGI lifespan shutdown failed", exc_info=True)
+            text = f"{type(exc).__name__}: {exc}"
+            await send({"type": "lifespan.shutdown.failed", "message": text})
+            return
+        finally:
+            if self.pool is not None:
+                self.pool.close()
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def _note_old_asgiref() -> None:
+    global _warned_old_asgiref
+    if not _warned_old_asgiref:
+        _warned_old_asgiref = True
+        import asgiref
+
+        logger.debug(
+            "ASGI_THREAD_REUSE: asgiref %s has no ThreadSensitiveContext(executor=...); "
+            "Django starts its own threads per request (asgiref>=3.13 reuses them).",
+            getattr(asgiref, "__version__", "?"),
+        )

@@ -1,0 +1,164 @@
+"""Pooled single-thread executors for Django's thread-sensitive code.
+
+Why: Django enters ``ThreadSensitiveContext()`` for every request, and asgiref then
+starts a fresh single-thread executor, runs the request's sync code on it, and joins it
+in yet another new thread: two OS thread starts per request, and a fresh database
+connection per request because connections are thread-local.
+
+asgiref 3.13 lets the caller own the executor (``ThreadSensitiveContext(executor=ex)``;
+not shut down on exit, reused by Django's inner context). We hand each request one
+executor from a pool. The pool grows with concurrency, so no request waits for a thread
+another request holds, and keeps at most ``idle_max`` idle threads.
+
+Safety: an executor goes back to the pool only once it has no queued or running call,
+so a request cancelled in the middle of a sync call never shares its thread with the
+next request while that call still runs. Tasks a request leaves running are refused by
+asgiref after the context exits (RuntimeError), so they cannot use a pooled thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, TypeVar
+
+from asgiref.sync import ThreadSensitiveContext
+
+__all__ = ["EXECUTOR_SUPPORTED", "ExecutorPool", "WorkerExecutor"]
+
+logger = logging.getLogger("middleware_stack")
+
+#: True when this asgiref accepts ``ThreadSensitiveContext(executor=...)`` (3.13+).
+EXECUTOR_SUPPORTED = "executor" in inspect.signature(ThreadSensitiveContext.__init__).parameters
+
+T = TypeVar("T")
+_names = itertools.count(1)
+_WorkItem = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+class WorkerExecutor(Executor):
+    """One worker thread that runs calls in order, and knows when it is idle.
+
+    ``ThreadPoolExecutor(max_workers=1)`` would do the work, but cannot say whether a
+    call is still queued or running; the pool needs that to never hand a busy thread to
+    a new request.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._on_idle: Callable[[], None] | None = None
+        self._closed = False
+        self.thread = threading.Thread(
+            target=self._work, name=f"middleware_stack-worker-{next(_names)}", daemon=True
+        )
+        self.thread.start()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if self._closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        future: Future[T] = Future()
+        with self._lock:
+            self._pending += 1
+        self._queue.put((future, fn, args, kwargs))
+        return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args, kwargs = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            del item, future, fn, args, kwargs  # drop references before idling
+            with self._lock:
+                self._pending -= 1
+                callback = self._on_idle if self._pending == 0 else None
+                if callback is not None:
+                    self._on_idle = None
+            if callback is not None:
+                callback()
+
+    @property
+    def busy(self) -> bool:
+        return self._pending > 0
+
+    def when_idle(self, callback: Callable[[], None]) -> bool:
+        """True if idle now; otherwise ``callback`` runs (on the worker) once it is."""
+        with self._lock:
+            if self._pending == 0:
+                return True
+            self._on_idle = callback
+            return False
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._closed = True
+        self._queue.put(None)
+        if wait and threading.current_thread() is not self.thread:
+            self.thread.join()
+
+
+class ExecutorPool:
+    """Idle :class:`WorkerExecutor` objects, most recently used first.
+
+    LIFO keeps the warmest threads (and their database connections) in use, so with
+    ``CONN_MAX_AGE`` the number of connections follows real concurrency.
+    """
+
+    def __init__(self, idle_max: int, on_retire: Callable[[], None] | None = None) -> None:
+        self.idle_max = idle_max
+        self.on_retire = on_retire
+        self._idle: list[WorkerExecutor] = []
+        self.threads_started = 0
+        self.live = 0
+
+    def acquire(self) -> WorkerExecutor:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            self.threads_started += 1
+            self.live += 1
+            return WorkerExecutor()
+
+    def release(self, executor: WorkerExecutor) -> None:
+        """Return ``executor`` now, or when its last running call finishes."""
+        loop = asyncio.get_running_loop()
+        if executor.when_idle(lambda: self._release_later(executor, loop)):
+            self._put_back(executor)
+
+    def _release_later(self, executor: WorkerExecutor, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            loop.call_soon_threadsafe(self._put_back, executor)
+        except RuntimeError:  # the loop is closed: nobody will use this thread again
+            self._retire(executor)
+
+    def _put_back(self, executor: WorkerExecutor) -> None:
+        if len(self._idle) < self.idle_max:
+            self._idle.append(executor)
+        else:
+            self._retire(executor)
+
+    def _retire(self, executor: WorkerExecutor) -> None:
+        self.live -= 1
+        if self.on_retire is not None:
+            executor.submit(self.on_retire)
+        executor.shutdown(wait=False)
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    def close(self) -> None:
+        """Retire every idle executor (at lifespan shutdown)."""
+        while self._idle:
+            self._retire(self._idle.pop())

@@ -1,0 +1,15 @@
+"""ASGI type aliases, kept loose on purpose: layers come from many packages."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Scope types defined by the ASGI specification.
+SCOPE_TYPES: frozenset[str] = frozenset({"http", "websocket", "lifespan"})
