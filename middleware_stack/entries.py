@@ -282,10 +282,20 @@ def _from_dict(entry: Mapping[Any, Any], index: int) -> Layer:
         )
     for key in ("enabled", "ignore_order"):
         if key in entry and not isinstance(entry[key], bool):
-            raise _bad(f"{key!r} must be True or False, not {entry[key]!r}.", index, "", path)
+            raise _bad(
+                f"{key!r} must be True or False, not {entry[key]!r}.",
+                index,
+                f"Write '{key}': True or '{key}': False (a bool, not a string).",
+                path,
+            )
     name = entry.get("name")
     if name is not None and (not isinstance(name, str) or not name):
-        raise _bad(f"'name' must be a non-empty string, not {name!r}.", index, "", path)
+        raise _bad(
+            f"'name' must be a non-empty string, not {name!r}.",
+            index,
+            "Give the layer a short label, e.g. 'name': 'api-cors', or leave 'name' out.",
+            path,
+        )
     layer = Layer(
         factory,
         options,
@@ -302,13 +312,23 @@ def parse_entry(entry: Any, index: int) -> Layer:
     raw = _normalise(entry, index)
     path = raw.path
     if not isinstance(raw.enabled, bool):
-        raise _bad(f"'enabled' must be True or False, not {raw.enabled!r}.", index, "", path)
+        raise _bad(
+            f"'enabled' must be True or False, not {raw.enabled!r}.",
+            index,
+            "Pass enabled=True or enabled=False.",
+            path,
+        )
     scopes = raw.scopes
     if scopes is not ALL_SCOPES:
         scopes = _scopes(sorted(scopes), index, path)
     options = raw.options
     if any(not isinstance(k, str) for k in options):
-        raise _bad(f"Option names must be strings; got {list(options)!r}.", index, "", path)
+        raise _bad(
+            f"Option names must be strings; got {list(options)!r}.",
+            index,
+            "Options are keyword arguments: {'name': value}.",
+            path,
+        )
     factory = raw.factory
     if factory is None:
         factory = import_object(path, index=index)

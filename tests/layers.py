@@ -1,0 +1,152 @@
+"""Small layers and factories used by the builder tests, importable by dotted path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import markcoroutinefunction
+
+from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class Tag:
+    """Appends ``name`` to an ``x-trail`` response header, so order is visible."""
+
+    def __init__(self, app: ASGIApp, name: str = "tag") -> None:
+        self.app = app
+        self.name = name.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = scope.get("trail", [])
+        scope = {**scope, "trail": [*seen, self.name.decode()]}
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-trail", self.name)]
+            await send(message)
+
+        await self.app(scope, receive, tagged)
+
+
+class SeesScopes:
+    """Records every scope type it is called with (class-level, reset by tests)."""
+
+    seen: list[str] = []
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        SeesScopes.seen.append(scope["type"])
+        await self.app(scope, receive, send)
+
+
+def tag_factory(app: ASGIApp, *, name: str) -> ASGIApp:
+    """A plain function factory."""
+    return Tag(app, name=name)
+
+
+def returns_none(app: ASGIApp) -> None:
+    return None
+
+
+class SyncCall:
+    """Not async: a plain def __call__ with the ASGI 3 signature."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        return self.app(scope, receive, send)
+
+
+class SyncCallMarked:
+    """A sync __call__ that returns a coroutine, marked as such: accepted."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        markcoroutinefunction(self)
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        return self.app(scope, receive, send)
+
+
+class ASGI2Instance:
+    """ASGI 2: instance(scope) -> async callable(receive, send)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def __call__(self, scope: Scope) -> Any:
+        async def inner(receive: Receive, send: Send) -> None:
+            await self.app(scope, receive, send)
+
+        return inner
+
+
+def asgi2_class_factory(app: ASGIApp) -> type:
+    """Returns an ASGI 2 class (instantiated with the scope, then awaited)."""
+
+    class Asgi2App:
+        def __init__(self, scope: Scope) -> None:
+            self.scope = scope
+
+        async def __call__(self, receive: Receive, send: Send) -> None:
+            await app(self.scope, receive, send)
+
+    return Asgi2App
+
+
+class NeedsOption:
+    def __init__(self, app: ASGIApp, required: str, optional: int = 1) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class Outer:
+    """Declares it wants to be outermost (a warning otherwise)."""
+
+    stack_constraints = {"outermost": True}
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class MustWrapTag(Outer):
+    """Must sit outside tests.layers.Tag; may appear only once."""
+
+    stack_constraints = {"outside": ["tests.layers.Tag"], "unique": True}
+
+
+class MustBeInsideTag(Outer):
+    stack_constraints = {"inside": ["tests.layers.Tag"]}
+
+
+class BadConstraints(Outer):
+    stack_constraints = {"outsid": ["x"]}
+
+
+class Explodes:
+    def __init__(self, app: ASGIApp) -> None:
+        raise ValueError("cannot start: missing API key")
+
+
+class RaisesInRequest:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raise KeyError("raised by the layer")
+        await self.app(scope, receive, send)
+
+
+NOT_CALLABLE = 42

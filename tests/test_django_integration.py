@@ -1,0 +1,112 @@
+"""manage.py check (system checks) and manage.py asgi_stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from middleware_stack.checks import check_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@override_settings(ASGI_MIDDLEWARE=["tests.layers.Tag", "nopkg.Thing", ("tests.layers.NeedsOption", {})])
+def test_system_checks_report_every_bad_entry_at_once() -> None:
+    messages = check_stack()
+    errors = {(m.obj, m.id) for m in messages if m.is_serious()}
+    assert errors == {
+        ("ASGI_MIDDLEWARE[1]", "middleware_stack.E002"),
+        ("ASGI_MIDDLEWARE[2]", "middleware_stack.E004"),
+    }
+    assert all(m.hint for m in messages)
+
+
+@override_settings(ASGI_MIDDLEWARE=["tests.layers.Tag", "tests.layers.Tag", "tests.layers.Outer"])
+def test_system_checks_report_warnings_with_ids() -> None:
+    ids = sorted(m.id for m in check_stack() if not m.is_serious())
+    assert ids == ["middleware_stack.W003", "middleware_stack.W004"]
+
+
+@override_settings(ASGI_MIDDLEWARE=["tests.layers.SyncCall"])
+def test_manage_py_check_fails_on_a_non_async_layer() -> None:
+    with pytest.raises(SystemCheckError, match=r"ASGI_MIDDLEWARE\[0\].*middleware_stack.E006"):
+        call_command("check")
+
+
+@override_settings(ASGI_MIDDLEWARE_CHECKS="verbose")
+def test_manage_py_check_reports_a_bad_checks_mode() -> None:
+    messages = check_stack()
+    assert [(m.obj, m.id) for m in messages] == [("settings", "middleware_stack.E010")]
+
+
+@override_settings(ASGI_MIDDLEWARE=["tests.layers.Tag"])
+def test_clean_settings_pass_the_checks() -> None:
+    assert check_stack() == []
+
+
+@override_settings(
+    ASGI_MIDDLEWARE=[
+        "tests.layers.Outer",
+        {"middleware": "tests.layers.Tag", "options": {"name": "t"}, "scopes": ["http"]},
+    ]
+)
+def test_asgi_stack_prints_layers_outermost_first() -> None:
+    out = StringIO()
+    call_command("asgi_stack", stdout=out)
+    text = out.getvalue()
+    assert "checks=off" in text
+    assert text.index("tests.layers.Outer") < text.index("tests.layers.Tag")
+    assert "name='t'" in text and "http" in text
+    assert "django.core.handlers.asgi.ASGIHandler" in text
+
+
+@override_settings(ASGI_MIDDLEWARE=[("tests.layers.Tag", {"name": "t"})])
+def test_asgi_stack_json_is_machine_readable() -> None:
+    out = StringIO()
+    call_command("asgi_stack", "--json", stdout=out)
+    data = json.loads(out.getvalue())
+    assert data["checks"] == "off"
+    assert data["layers"] == [
+        {
+            "index": 0,
+            "name": "Tag",
+            "path": "tests.layers.Tag",
+            "options": {"name": "t"},
+            "scopes": ["http", "lifespan", "websocket"],
+        }
+    ]
+
+
+def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT / "example",
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_example_project_passes_manage_py_check() -> None:
+    result = manage("check")
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_example_project_asgi_stack_command() -> None:
+    result = manage("asgi_stack")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ASGI middleware stack (checks=warn), outermost first:")
+    assert "lifespan answered" in result.stdout
