@@ -1,0 +1,36 @@
+"""A Django site on the throwaway PostgreSQL, served by uvicorn in the thread-reuse tests.
+
+Environment: PG_PORT, CONN_MAX_AGE, ATOMIC_REQUESTS, ASGI_THREAD_REUSE, ASGI_THREAD_POOL_IDLE.
+"""
+
+import os
+
+SECRET_KEY = "pg-site-tests-only"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+ROOT_URLCONF = "tests.pg_site.urls"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "middleware_stack"]
+MIDDLEWARE = ["tests.pg_site.views.sync_only_middleware"]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": "127.0.0.1",
+        "PORT": os.environ.get("PG_PORT", "5432"),
+        "USER": "postgres",
+        "NAME": "postgres",
+        "CONN_MAX_AGE": int(os.environ.get("CONN_MAX_AGE", "0")),
+        "ATOMIC_REQUESTS": os.environ.get("ATOMIC_REQUESTS", "0") == "1",
+        "OPTIONS": {"application_name": os.environ.get("PG_APP_NAME", "ms_site")},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+ASGI_MIDDLEWARE: list[object] = []
+ASGI_MIDDLEWARE_CHECKS = "off"
+ASGI_THREAD_REUSE = os.environ.get("ASGI_THREAD_REUSE", "1") == "1"
+ASGI_THREAD_POOL_IDLE = int(os.environ.get("ASGI_THREAD_POOL_IDLE", "4"))
+LOGGING = {
+    "version": 1,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django.request": {"handlers": ["console"], "level": "CRITICAL"}},
+}

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from tests.pg_site import views
+
+urlpatterns = [
+    path("db/", views.db),
+    path("adb/", views.adb),
+    path("fail-tx/", views.fail_in_transaction),
+    path("tx-state/", views.tx_state),
+    path("stats/", views.stats),
+]

@@ -1,0 +1,103 @@
+"""Views that exercise the database from sync views, async views and sync middleware."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.signals import request_finished, request_started
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+SIGNALS = {"started": 0, "finished": 0}
+MIDDLEWARE_THREADS: dict[str, str] = {}
+
+
+def _count(name: str) -> Callable[..., None]:
+    def receiver(**kwargs: Any) -> None:
+        SIGNALS[name] += 1
+
+    return receiver
+
+
+_on_started = _count("started")
+_on_finished = _count("finished")
+request_started.connect(_on_started)
+request_finished.connect(_on_finished)
+
+
+def sync_only_middleware(get_response: Callable[[HttpRequest], Any]) -> Callable[..., Any]:
+    """A classic sync-only Django middleware: Django runs it in the request's thread."""
+
+    def middleware(request: HttpRequest) -> Any:
+        request.middleware_thread = threading.current_thread().name  # type: ignore[attr-defined]
+        return get_response(request)
+
+    return middleware
+
+
+def _query(n: int) -> dict[str, Any]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::int, pg_backend_pid()", [n])
+        value, pid = cursor.fetchone()
+    return {"n": value, "pid": pid, "thread": threading.current_thread().name}
+
+
+def db(request: HttpRequest) -> JsonResponse:
+    n = int(request.GET.get("n", "0"))
+    data = _query(n)
+    data["middleware_thread"] = request.middleware_thread  # type: ignore[attr-defined]
+    return JsonResponse(data)
+
+
+async def adb(request: HttpRequest) -> JsonResponse:
+    n = int(request.GET.get("n", "0"))
+    data = await sync_to_async(_query)(n)
+    data["middleware_thread"] = request.middleware_thread  # type: ignore[attr-defined]
+    return JsonResponse(data)
+
+
+def fail_in_transaction(request: HttpRequest) -> HttpResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS ms_rows (id serial primary key, v text)")
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO ms_rows (v) VALUES ('half-done')")
+        raise RuntimeError("fails mid-transaction")
+
+
+def tx_state(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS ms_rows (id serial primary key, v text)")
+        cursor.execute("SELECT count(*) FROM ms_rows WHERE v = 'half-done'")
+        (rows,) = cursor.fetchone()
+        cursor.execute("SELECT txid_current_if_assigned() IS NULL")
+        (no_txid,) = cursor.fetchone()
+    return JsonResponse(
+        {
+            "in_atomic_block": connection.in_atomic_block,
+            "autocommit": connection.get_autocommit(),
+            "half_done_rows": rows,
+            "thread": threading.current_thread().name,
+            "no_txid": no_txid,
+        }
+    )
+
+
+def stats(request: HttpRequest) -> JsonResponse:
+    from tests.pg_site.asgi import application
+
+    pool = application.boundary.pool
+    names = sorted(t.name for t in threading.enumerate())
+    return JsonResponse(
+        {
+            "active_threads": threading.active_count(),
+            "thread_names": names,
+            "pool_live": pool.live if pool else None,
+            "pool_idle": pool.idle if pool else None,
+            "pool_started": pool.threads_started if pool else None,
+            "signals": SIGNALS,
+        }
+    )

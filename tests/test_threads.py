@@ -1,0 +1,332 @@
+"""Thread reuse in the boundary: pooling, safety rules, fallbacks (in-process)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.asgi import get_asgi_application
+from django.core.signals import request_finished, request_started
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.test import override_settings
+from django.urls import path
+
+from middleware_stack import Stack, build_stack
+from middleware_stack import boundary as boundary_module
+from middleware_stack import threads
+from middleware_stack.types import Message
+from tests.asgi import call, http_scope
+
+GATE = threading.Event()
+ENTERED = threading.Event()
+LEFT_RUNNING: list[Any] = []
+
+
+def blocking_view(request: HttpRequest) -> HttpResponse:
+    ENTERED.set()
+    GATE.wait(10)
+    return HttpResponse(threading.current_thread().name)
+
+
+def name_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(threading.current_thread().name)
+
+
+async def spawning_view(request: HttpRequest) -> HttpResponse:
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        try:
+            await sync_to_async(threading.current_thread)()
+        except RuntimeError as exc:
+            LEFT_RUNNING.append(exc)
+        else:
+            LEFT_RUNNING.append("ran")
+
+    LEFT_RUNNING.append(asyncio.ensure_future(later()))
+    return HttpResponse(b"spawned")
+
+
+def sync_iterator_view(request: HttpRequest) -> StreamingHttpResponse:
+    return StreamingHttpResponse(iter([b"x", b"y"]))
+
+
+async def slow_async_view(request: HttpRequest) -> HttpResponse:
+    try:
+        await asyncio.sleep(5)
+    except asyncio.CancelledError:
+        LEFT_RUNNING.append("view cancelled")
+        raise
+    return HttpResponse(b"late")  # pragma: no cover
+
+
+urlpatterns = [
+    path("block/", blocking_view),
+    path("name/", name_view),
+    path("spawn/", spawning_view),
+    path("sync-iter/", sync_iterator_view),
+    path("slow/", slow_async_view),
+]
+
+
+@pytest.fixture(autouse=True)
+def urls() -> Iterator[None]:
+    with override_settings(ROOT_URLCONF="tests.test_threads"):
+        yield
+
+
+def stack(**settings: Any) -> Stack:
+    with override_settings(**settings):
+        return build_stack(get_asgi_application(), [], checks="off")
+
+
+class ThreadStarts:
+    """Counts every OS thread started in the process while active."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._original = threading.Thread.start
+
+    def __enter__(self) -> ThreadStarts:
+        counter = self
+
+        def counting_start(thread: threading.Thread) -> None:
+            counter.count += 1
+            counter._original(thread)
+
+        threading.Thread.start = counting_start  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        threading.Thread.start = self._original  # type: ignore[method-assign]
+
+
+async def test_steady_state_starts_no_threads_per_request() -> None:
+    app = stack()
+    for _ in range(3):  # warm up: the pool's first thread, Django's caches
+        await call(app, path="/name/")
+    with ThreadStarts() as starts:
+        for _ in range(50):
+            assert (await call(app, path="/name/")).status == 200
+    assert starts.count == 0
+
+
+async def test_bare_django_starts_threads_per_request_for_comparison() -> None:
+    django = get_asgi_application()
+    await call(django, path="/name/")
+    with ThreadStarts() as starts:
+        for _ in range(10):
+            await call(django, path="/name/")
+    assert starts.count >= 10
+
+
+async def test_sequential_requests_reuse_one_thread() -> None:
+    app = stack()
+    names = {(await call(app, path="/name/")).text for _ in range(20)}
+    assert len(names) == 1 and names.pop().startswith("middleware_stack-worker-")
+
+
+async def test_pool_grows_with_concurrency_and_trims_to_the_idle_bound() -> None:
+    app = stack(ASGI_THREAD_POOL_IDLE=2)
+    pool = app.boundary.pool
+    assert pool is not None
+    GATE.clear()
+    tasks = [asyncio.ensure_future(call(app, path="/block/")) for _ in range(6)]
+    while pool.live < 6:  # every request got its own thread: none waits for another's
+        await asyncio.sleep(0.01)
+    GATE.set()
+    names = {r.text for r in await asyncio.gather(*tasks)}
+    assert len(names) == 6
+    assert pool.live == 2 and pool.idle == 2
+    retired = [t for t in threading.enumerate() if t.name in names]
+    for _ in range(200):
+        retired = [t for t in threading.enumerate() if t.name in names]
+        if len(retired) <= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert len(retired) == 2  # the 4 extra worker threads exited
+
+
+async def test_cancelled_request_does_not_hand_its_busy_thread_to_the_next() -> None:
+    app = stack(ASGI_THREAD_POOL_IDLE=4)
+    pool = app.boundary.pool
+    assert pool is not None
+    first = (await call(app, path="/name/")).text
+    GATE.clear()
+    ENTERED.clear()
+    task = asyncio.ensure_future(call(app, path="/block/"))
+    while not ENTERED.is_set():
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The sync view still runs on `first`'s thread; the next request must not get it.
+    assert pool.idle == 0
+    other = (await call(app, path="/name/")).text
+    assert other != first
+    GATE.set()
+    for _ in range(200):
+        if pool.idle == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert pool.idle == 2  # back in the pool once its call finished
+
+
+async def test_task_left_running_cannot_use_a_pooled_thread() -> None:
+    LEFT_RUNNING.clear()
+    app = stack()
+    assert (await call(app, path="/spawn/")).text == "spawned"
+    await LEFT_RUNNING[0]
+    assert isinstance(LEFT_RUNNING[1], RuntimeError)
+
+
+async def test_sync_middleware_and_view_share_the_request_thread() -> None:
+    with override_settings(MIDDLEWARE=["tests.pg_site.views.sync_only_middleware"]):
+        app = build_stack(get_asgi_application(), [], checks="off")
+    seen: list[str] = []
+
+    def view_thread(request: HttpRequest) -> HttpResponse:
+        seen.append(request.middleware_thread)  # type: ignore[attr-defined]
+        return HttpResponse(threading.current_thread().name)
+
+    urlpatterns.append(path("mw/", view_thread))
+    try:
+        response = await call(app, path="/mw/")
+    finally:
+        urlpatterns.pop()
+    assert seen == [response.text]
+
+
+async def test_signals_fire_once_per_request() -> None:
+    counts = {"started": 0, "finished": 0}
+
+    def started(**kwargs: Any) -> None:
+        counts["started"] += 1
+
+    def finished(**kwargs: Any) -> None:
+        counts["finished"] += 1
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    try:
+        app = stack()
+        for p in ["/name/", "/name/", "/missing/"]:
+            await call(app, path=p)
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)
+    assert counts == {"started": 3, "finished": 3}
+
+
+async def test_streaming_sync_iterator_warning_is_still_issued() -> None:
+    app = stack()
+    with pytest.warns(Warning, match="StreamingHttpResponse must consume synchronous iterators"):
+        response = await call(app, path="/sync-iter/")
+    assert response.body == b"xy"
+
+
+async def test_client_disconnect_still_cancels_the_view() -> None:
+    LEFT_RUNNING.clear()
+    app = stack()
+    scope = http_scope("GET", "/slow/")
+    sent: list[Message] = []
+    messages = [{"type": "http.request", "body": b""}, {"type": "http.disconnect"}]
+
+    async def receive() -> Message:
+        if len(messages) == 1:
+            await asyncio.sleep(0.05)
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(app(scope, receive, send), 5)
+    assert LEFT_RUNNING == ["view cancelled"]
+    assert sent == []
+
+
+async def test_request_scope_reaches_the_view_unchanged() -> None:
+    seen: list[Any] = []
+
+    async def scope_view(request: HttpRequest) -> HttpResponse:
+        seen.append(request.scope)
+        return HttpResponse(b"ok")
+
+    urlpatterns.append(path("scope/", scope_view))
+    try:
+        scope = http_scope("GET", "/scope/", [("x-a", "1")])
+        await call(stack(), scope=scope)
+    finally:
+        urlpatterns.pop()
+    assert seen[0] is scope
+
+
+async def test_thread_reuse_can_be_turned_off() -> None:
+    app = stack(ASGI_THREAD_REUSE=False)
+    assert app.boundary.pool is None
+    names = {(await call(app, path="/name/")).text for _ in range(5)}
+    assert not any(n.startswith("middleware_stack-worker") for n in names)
+    assert "per request" in app.describe()
+
+
+async def test_older_asgiref_falls_back_with_one_debug_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(threads, "EXECUTOR_SUPPORTED", False)
+    monkeypatch.setattr(boundary_module, "_warned_old_asgiref", False)
+    with caplog.at_level(logging.DEBUG, "middleware_stack"):
+        first = stack()
+        second = stack()
+    assert first.boundary.pool is None and second.boundary.pool is None
+    notes = [r for r in caplog.records if "has no ThreadSensitiveContext(executor" in r.message]
+    assert len(notes) == 1 and notes[0].levelno == logging.DEBUG
+    response = await call(first, path="/name/")
+    assert response.status == 200 and not response.text.startswith("middleware_stack-worker")
+
+
+def test_executor_runs_calls_in_order_on_one_thread_and_reports_idle() -> None:
+    ex = threads.WorkerExecutor()
+    try:
+        results = [ex.submit(lambda i=i: (i, threading.current_thread().name)) for i in range(5)]
+        values = [f.result(5) for f in results]
+        assert [v[0] for v in values] == list(range(5))
+        assert len({v[1] for v in values}) == 1
+        assert not ex.busy and ex.when_idle(lambda: None) is True
+        with pytest.raises(ZeroDivisionError):
+            ex.submit(lambda: 1 / 0).result(5)
+    finally:
+        ex.shutdown()
+    assert not ex.thread.is_alive()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        ex.submit(lambda: None)
+
+
+def test_pool_closes_idle_executors_at_shutdown() -> None:
+    retired: list[str] = []
+    pool = threads.ExecutorPool(4, on_retire=lambda: retired.append(threading.current_thread().name))
+
+    async def cycle() -> None:
+        executors = [pool.acquire() for _ in range(3)]
+        for ex in executors:
+            pool.release(ex)
+
+    asyncio.run(cycle())
+    assert pool.idle == 3
+    pool.close()
+    assert pool.idle == 0 and pool.live == 0
+    for _ in range(200):
+        if len(retired) == 3:
+            break
+        threading.Event().wait(0.01)
+    assert len(retired) == 3  # DB connections closed on each worker's own thread
+
+
+def test_no_warnings_from_the_pool_on_normal_use() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        asyncio.run(call(stack(), path="/name/"))

@@ -1,0 +1,123 @@
+"""Thread reuse against a real PostgreSQL, served by uvicorn on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PG
+from tests.servers import Server, serve
+
+pytestmark = [pytest.mark.server, pytest.mark.postgres]
+
+Serve = Callable[..., AbstractContextManager[tuple[Server, str]]]
+
+
+@pytest.fixture
+def site(postgres: PG) -> Serve:
+    @contextmanager
+    def run(**env: str) -> Iterator[tuple[Server, str]]:
+        app_name = f"ms_{uuid.uuid4().hex[:8]}"
+        full = {
+            "DJANGO_SETTINGS_MODULE": "tests.pg_site.settings",
+            "PG_PORT": str(postgres.port),
+            "PG_APP_NAME": app_name,
+            **env,
+        }
+        with serve("uvicorn", "tests.pg_site.asgi:application", env=full, ready_path="/stats/") as srv:
+            yield srv, app_name
+
+    return run
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_persistent_connections_follow_the_pool_not_the_requests(site: Serve, postgres: PG) -> None:
+    with site(CONN_MAX_AGE="60", ASGI_THREAD_POOL_IDLE="4") as (srv, app_name), httpx.Client() as c:
+        pids = set()
+        for i in range(200):
+            path = "/db/" if i % 2 else "/adb/"
+            data = c.get(f"{srv.url}{path}?n={i}").json()
+            assert data["n"] == i
+            pids.add(data["pid"])
+        stats = c.get(srv.url + "/stats/").json()
+        # Sequential requests reuse one pooled thread, and so one connection.
+        assert len(pids) <= stats["pool_live"] <= 4
+        assert postgres.count(app_name) <= stats["pool_live"]
+        assert stats["pool_started"] == stats["pool_live"]
+
+
+def test_conn_max_age_zero_closes_the_connection_after_each_request(
+    site: Serve, postgres: PG
+) -> None:
+    with site(CONN_MAX_AGE="0") as (srv, app_name), httpx.Client() as c:
+        pids = [c.get(f"{srv.url}/db/?n={i}").json()["pid"] for i in range(20)]
+        assert len(set(pids)) == 20  # a new backend every request
+        assert wait_for(lambda: postgres.count(app_name) == 0)
+
+
+def test_500_concurrent_requests_complete_and_threads_return_to_the_bound(
+    site: Serve, postgres: PG
+) -> None:
+    async def burst(url: str) -> list[dict[str, Any]]:
+        limits = httpx.Limits(max_connections=500, max_keepalive_connections=0)
+        async with httpx.AsyncClient(limits=limits, timeout=60) as c:
+            responses = await asyncio.gather(
+                *(c.get(f"{url}/{'db' if i % 2 else 'adb'}/?n={i}") for i in range(500))
+            )
+        return [r.json() for r in responses]
+
+    with site(CONN_MAX_AGE="0", ASGI_THREAD_POOL_IDLE="4") as (srv, app_name):
+        before = httpx.get(srv.url + "/stats/").json()
+        results = asyncio.run(burst(srv.url))
+        assert [r["n"] for r in results] == list(range(500))
+        # Sync middleware and the view ran on the same thread in every request.
+        assert all(r["middleware_thread"] == r["thread"] for r in results)
+
+        def settled() -> bool:
+            s = httpx.get(srv.url + "/stats/").json()
+            return bool(s["pool_live"] <= 4 and s["active_threads"] <= before["active_threads"] + 4)
+
+        assert wait_for(settled, 20), httpx.get(srv.url + "/stats/").json()
+        assert wait_for(lambda: postgres.count(app_name) == 0)
+
+
+@pytest.mark.parametrize("atomic_requests", ["0", "1"])
+def test_failed_transaction_leaves_nothing_open_on_the_reused_thread(
+    site: Serve, atomic_requests: str
+) -> None:
+    env = {"CONN_MAX_AGE": "60", "ASGI_THREAD_POOL_IDLE": "1", "ATOMIC_REQUESTS": atomic_requests}
+    with site(**env) as (srv, _), httpx.Client() as c:
+        first = c.get(srv.url + "/tx-state/").json()
+        assert c.get(srv.url + "/fail-tx/").status_code == 500
+        after = c.get(srv.url + "/tx-state/").json()
+        assert after["thread"] == first["thread"]  # the same pooled thread was reused
+        assert after["half_done_rows"] == 0  # rolled back
+        assert after["no_txid"] is True  # no transaction left open on the connection
+        assert after["autocommit"] is (atomic_requests == "0")
+        assert after["in_atomic_block"] is (atomic_requests == "1")
+
+
+def test_signals_fire_once_per_request_under_a_real_server(site: Serve) -> None:
+    with site() as (srv, _), httpx.Client() as c:
+        base = c.get(srv.url + "/stats/").json()["signals"]
+        for i in range(10):
+            c.get(f"{srv.url}/db/?n={i}")
+        now = c.get(srv.url + "/stats/").json()["signals"]
+    # The stats request itself has started but not yet finished when it reads the counters.
+    assert now["started"] - base["started"] == 11
+    assert now["finished"] - base["finished"] == 11
