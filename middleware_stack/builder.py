@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal, cast
 
 from asgiref.sync import iscoroutinefunction
@@ -364,7 +364,7 @@ def _basehttp_warning(instance: Any, layer: Layer) -> StackWarning | None:
 
 
 def _construct(layer: Layer, inner: ASGIApp, findings: _Findings) -> Any:
-    where = {"index": layer.index, "path": layer.path}
+    where: dict[str, Any] = {"index": layer.index, "path": layer.path}
     assert layer.factory is not None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -489,7 +489,7 @@ def _checks_mode(value: Any) -> ChecksMode:
 
 
 def build_stack(
-    app: ASGIApp,
+    app: Callable[..., Awaitable[None]],
     middleware: Iterable[Any] | None = None,
     *,
     checks: str | None = None,
@@ -511,7 +511,7 @@ def build_stack(
 
         wrap = guards.wrapper(mode, conf.blocking_ms)
     chain, boundary = _compose(
-        app,
+        cast(ASGIApp, app),
         entries,
         mode,
         conf.lifespan if lifespan is None else lifespan,
@@ -522,7 +522,9 @@ def build_stack(
     for w in findings.result.warnings:
         warnings.warn(w, stacklevel=2)
     layers = tuple(findings.result.layers)
-    stack = Stack(chain, layers, app, mode, boundary, tuple(findings.result.instances), wrap)
+    stack = Stack(
+        chain, layers, cast(ASGIApp, app), mode, boundary, tuple(findings.result.instances), wrap
+    )
     boundary.owner = stack
     return stack
 

@@ -81,7 +81,9 @@ def postgres() -> Iterator[PG]:
     )
     opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=700 -c fsync=off"
     subprocess.run(
-        _as_postgres([f"{pgbin}/pg_ctl", "-D", data, "-o", opts, "-l", f"{base}/log", "-w", "start"]),
+        _as_postgres(
+            [f"{pgbin}/pg_ctl", "-D", data, "-o", opts, "-l", f"{base}/log", "-w", "start"]
+        ),
         check=True,
         capture_output=True,
     )

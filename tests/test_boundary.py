@@ -53,7 +53,7 @@ async def test_user_lifespan_runs_and_receives_the_stack() -> None:
     stack = django_stack(lifespan="tests.test_boundary.good_lifespan")
     sent = await lifespan(stack, state={})
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert STARTED == [("start", stack), ("stop", stack)]
+    assert [("start", stack), ("stop", stack)] == STARTED
 
 
 async def test_lifespan_state_reaches_the_request_through_server_state() -> None:
@@ -135,7 +135,13 @@ async def websocket_exchange(app: Any, scope_extra: dict[str, Any] | None = None
         if message["type"] == "websocket.send":
             await inbox.put({"type": "websocket.disconnect", "code": 1000})
 
-    scope = {"type": "websocket", "path": "/ws/", "headers": [], "query_string": b"", **(scope_extra or {})}
+    scope = {
+        "type": "websocket",
+        "path": "/ws/",
+        "headers": [],
+        "query_string": b"",
+        **(scope_extra or {}),
+    }
     await asyncio.wait_for(app(scope, inbox.get, send), 5)
     return sent
 
@@ -161,7 +167,9 @@ async def test_websocket_is_routed_to_the_configured_application_through_layers(
     from tests import layers
 
     layers.SeesScopes.seen = []
-    stack = django_stack(middleware=["tests.layers.SeesScopes"], websocket="tests.test_boundary.echo_ws")
+    stack = django_stack(
+        middleware=["tests.layers.SeesScopes"], websocket="tests.test_boundary.echo_ws"
+    )
     sent = await websocket_exchange(stack)
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send"]
     assert sent[1]["text"] == "echo ping /ws/"

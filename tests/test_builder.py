@@ -20,9 +20,9 @@ from middleware_stack import (
     build_stack,
 )
 from middleware_stack.builder import ScopeFilter
+from middleware_stack.types import Receive, Scope, Send
 from tests import layers
 from tests.asgi import call, lifespan
-from middleware_stack.types import Receive, Scope, Send
 
 
 async def hello_app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -65,7 +65,17 @@ def error_of(entries: list[Any], **kwargs: Any) -> StackConfigurationError:
         Middleware(layers.Tag, name="tag"),
         layers.Tag,
     ],
-    ids=["str", "tuple", "tuple-object", "dict", "dict-object", "layer", "layer-obj", "starlette", "obj"],
+    ids=[
+        "str",
+        "tuple",
+        "tuple-object",
+        "dict",
+        "dict-object",
+        "layer",
+        "layer-obj",
+        "starlette",
+        "obj",
+    ],
 )
 async def test_every_entry_form_builds_the_same_layer(entry: Any) -> None:
     stack = build([entry])
@@ -95,7 +105,14 @@ async def test_first_entry_is_outermost() -> None:
 
 def test_stack_exposes_layers_app_and_describe() -> None:
     stack = build(
-        [{"middleware": "tests.layers.Tag", "options": {"name": "x"}, "scopes": ["http"], "name": "t"}]
+        [
+            {
+                "middleware": "tests.layers.Tag",
+                "options": {"name": "x"},
+                "scopes": ["http"],
+                "name": "t",
+            }
+        ]
     )
     (layer,) = stack.layers
     assert (layer.name, layer.path, layer.options, layer.scopes) == (
@@ -371,7 +388,9 @@ def test_inside_constraint_is_an_error_when_violated() -> None:
 
 
 def test_unique_constraint_refuses_a_second_copy() -> None:
-    err = error_of(["tests.layers.MustWrapTag", {"middleware": "tests.layers.MustWrapTag", "name": "b"}])
+    err = error_of(
+        ["tests.layers.MustWrapTag", {"middleware": "tests.layers.MustWrapTag", "name": "b"}]
+    )
     assert err.id == "middleware_stack.E011"
 
 
@@ -417,7 +436,9 @@ def test_sync_websocket_application_is_refused() -> None:
     assert "ASGI_WEBSOCKET_APPLICATION" in str(err) and err.id == "middleware_stack.E006"
 
 
-@pytest.mark.parametrize(("name", "value"), [("ASGI_THREAD_REUSE", "yes"), ("ASGI_THREAD_POOL_IDLE", -1)])
+@pytest.mark.parametrize(
+    ("name", "value"), [("ASGI_THREAD_REUSE", "yes"), ("ASGI_THREAD_POOL_IDLE", -1)]
+)
 def test_bad_thread_settings_are_refused(name: str, value: Any) -> None:
     with override_settings(**{name: value}), pytest.raises(StackConfigurationError, match=name):
         build([])

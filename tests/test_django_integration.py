@@ -19,7 +19,9 @@ from middleware_stack.checks import check_stack
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@override_settings(ASGI_MIDDLEWARE=["tests.layers.Tag", "nopkg.Thing", ("tests.layers.NeedsOption", {})])
+@override_settings(
+    ASGI_MIDDLEWARE=["tests.layers.Tag", "nopkg.Thing", ("tests.layers.NeedsOption", {})]
+)
 def test_system_checks_report_every_bad_entry_at_once() -> None:
     messages = check_stack()
     errors = {(m.obj, m.id) for m in messages if m.is_serious()}

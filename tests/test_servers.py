@@ -93,7 +93,10 @@ def test_uvicorn_exits_with_the_message_when_startup_fails(example_db: Path) -> 
         "EXAMPLE_DB": str(example_db),
         "DJANGO_SETTINGS_MODULE": "tests.failing_startup_settings",
     }
-    with pytest.raises(RuntimeError) as info, serve("uvicorn", "example_project.asgi:application", env=env):
+    with (
+        pytest.raises(RuntimeError) as info,
+        serve("uvicorn", "example_project.asgi:application", env=env),
+    ):
         pass  # pragma: no cover - the server must not come up
     text = str(info.value)
     assert "exited with 3" in text

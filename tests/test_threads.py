@@ -17,9 +17,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.test import override_settings
 from django.urls import path
 
-from middleware_stack import Stack, build_stack
+from middleware_stack import Stack, build_stack, threads
 from middleware_stack import boundary as boundary_module
-from middleware_stack import threads
 from middleware_stack.types import Message
 from tests.asgi import call, http_scope
 
@@ -308,7 +307,9 @@ def test_executor_runs_calls_in_order_on_one_thread_and_reports_idle() -> None:
 
 def test_pool_closes_idle_executors_at_shutdown() -> None:
     retired: list[str] = []
-    pool = threads.ExecutorPool(4, on_retire=lambda: retired.append(threading.current_thread().name))
+    pool = threads.ExecutorPool(
+        4, on_retire=lambda: retired.append(threading.current_thread().name)
+    )
 
     async def cycle() -> None:
         executors = [pool.acquire() for _ in range(3)]

@@ -31,7 +31,9 @@ def site(postgres: PG) -> Serve:
             "PG_APP_NAME": app_name,
             **env,
         }
-        with serve("uvicorn", "tests.pg_site.asgi:application", env=full, ready_path="/stats/") as srv:
+        with serve(
+            "uvicorn", "tests.pg_site.asgi:application", env=full, ready_path="/stats/"
+        ) as srv:
             yield srv, app_name
 
     return run
