@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import django
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
@@ -21,6 +22,11 @@ from middleware_stack import Stack, build_stack, threads
 from middleware_stack import boundary as boundary_module
 from middleware_stack.types import Message
 from tests.asgi import call, http_scope
+
+needs_executor = pytest.mark.skipif(
+    not threads.EXECUTOR_SUPPORTED,
+    reason="thread reuse needs asgiref>=3.13 (ThreadSensitiveContext(executor=...))",
+)
 
 GATE = threading.Event()
 ENTERED = threading.Event()
@@ -105,6 +111,7 @@ class ThreadStarts:
         threading.Thread.start = self._original  # type: ignore[method-assign]
 
 
+@needs_executor
 async def test_steady_state_starts_no_threads_per_request() -> None:
     app = stack()
     for _ in range(3):  # warm up: the pool's first thread, Django's caches
@@ -124,12 +131,14 @@ async def test_bare_django_starts_threads_per_request_for_comparison() -> None:
     assert starts.count >= 10
 
 
+@needs_executor
 async def test_sequential_requests_reuse_one_thread() -> None:
     app = stack()
     names = {(await call(app, path="/name/")).text for _ in range(20)}
     assert len(names) == 1 and names.pop().startswith("middleware_stack-worker-")
 
 
+@needs_executor
 async def test_pool_grows_with_concurrency_and_trims_to_the_idle_bound() -> None:
     app = stack(ASGI_THREAD_POOL_IDLE=2)
     pool = app.boundary.pool
@@ -151,6 +160,7 @@ async def test_pool_grows_with_concurrency_and_trims_to_the_idle_bound() -> None
     assert len(retired) == 2  # the 4 extra worker threads exited
 
 
+@needs_executor
 async def test_cancelled_request_does_not_hand_its_busy_thread_to_the_next() -> None:
     app = stack(ASGI_THREAD_POOL_IDLE=4)
     pool = app.boundary.pool
@@ -176,6 +186,7 @@ async def test_cancelled_request_does_not_hand_its_busy_thread_to_the_next() -> 
     assert pool.idle == 2  # back in the pool once its call finished
 
 
+@needs_executor
 async def test_task_left_running_cannot_use_a_pooled_thread() -> None:
     LEFT_RUNNING.clear()
     app = stack()
@@ -229,6 +240,7 @@ async def test_streaming_sync_iterator_warning_is_still_issued() -> None:
     assert response.body == b"xy"
 
 
+@pytest.mark.skipif(django.VERSION < (5, 0), reason="Django 5.0 added disconnect handling")
 async def test_client_disconnect_still_cancels_the_view() -> None:
     LEFT_RUNNING.clear()
     app = stack()
@@ -331,3 +343,16 @@ def test_no_warnings_from_the_pool_on_normal_use() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         asyncio.run(call(stack(), path="/name/"))
+
+
+async def test_installed_asgiref_decides_whether_threads_are_reused() -> None:
+    import asgiref
+
+    version = tuple(int(p) for p in asgiref.__version__.split(".")[:2])
+    app = stack()
+    assert threads.EXECUTOR_SUPPORTED is (version >= (3, 13))
+    assert (app.boundary.pool is not None) is threads.EXECUTOR_SUPPORTED
+    # Either way requests work; on old asgiref Django starts its own threads.
+    response = await call(app, path="/name/")
+    assert response.status == 200
+    assert response.text.startswith("middleware_stack-worker") is threads.EXECUTOR_SUPPORTED
