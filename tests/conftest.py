@@ -13,6 +13,14 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        help="reliability suite: a long soak (10x the load) for release checks",
+    )
+
+
 def need_tool(path_or_name: str, why: str) -> str:
     """Return the tool's path; skip with a reason locally, fail under CI=true."""
     found = shutil.which(path_or_name) or (path_or_name if os.path.exists(path_or_name) else None)
@@ -29,10 +37,18 @@ def need_tool(path_or_name: str, why: str) -> str:
 
 
 class PG:
-    def __init__(self, host: str, port: int, socket_dir: str) -> None:
+    def __init__(self, host: str, port: int, socket_dir: str, pg_ctl: list[str]) -> None:
         self.host = host
         self.port = port
         self.socket_dir = socket_dir
+        self._pg_ctl = pg_ctl  # the pg_ctl command line, up to the action
+
+    def stop(self) -> None:
+        """Stop the server now (``-m fast``: open connections are terminated)."""
+        subprocess.run([*self._pg_ctl, "-m", "fast", "-w", "stop"], check=True, capture_output=True)
+
+    def start(self) -> None:
+        subprocess.run([*self._pg_ctl, "-w", "start"], check=True, capture_output=True)
 
     def connect(self) -> Any:
         import psycopg
@@ -80,18 +96,11 @@ def postgres() -> Iterator[PG]:
         capture_output=True,
     )
     opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=700 -c fsync=off"
-    subprocess.run(
-        _as_postgres(
-            [f"{pgbin}/pg_ctl", "-D", data, "-o", opts, "-l", f"{base}/log", "-w", "start"]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    pg_ctl = _as_postgres([f"{pgbin}/pg_ctl", "-D", data, "-o", opts, "-l", f"{base}/log"])
+    pg = PG("127.0.0.1", port, base, pg_ctl)
+    pg.start()
     try:
-        yield PG("127.0.0.1", port, base)
+        yield pg
     finally:
-        subprocess.run(
-            _as_postgres([f"{pgbin}/pg_ctl", "-D", data, "-m", "immediate", "stop"]),
-            capture_output=True,
-        )
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)

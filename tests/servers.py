@@ -71,6 +71,7 @@ def serve(
     host: str = "127.0.0.1",
     ready_path: str = "/",
     timeout: float = 30.0,
+    args: tuple[str, ...] = (),
 ) -> Iterator[Server]:
     """Run ``server`` with ``app`` until the block ends; waits until it answers."""
     port = free_port()
@@ -80,7 +81,7 @@ def serve(
     full_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "example")])}
     full_env.update(env or {})
     proc = subprocess.Popen(
-        command(server, app, port, host),
+        [*command(server, app, port, host), *args],
         cwd=str(cwd or ROOT),
         env=full_env,
         stdout=log_file,

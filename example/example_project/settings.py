@@ -37,6 +37,17 @@ DATABASES = {
         "NAME": os.environ.get("EXAMPLE_DB", str(BASE_DIR / "db.sqlite3")),
     }
 }
+if os.environ.get("EXAMPLE_PG_PORT"):  # the reliability suite serves the example on PostgreSQL
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": "127.0.0.1",
+        "PORT": os.environ["EXAMPLE_PG_PORT"],
+        "USER": "postgres",
+        "NAME": os.environ.get("EXAMPLE_PG_DB", "postgres"),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"application_name": os.environ.get("EXAMPLE_PG_APP", "example")},
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
 

@@ -48,3 +48,34 @@ async def api_stream(request: HttpRequest) -> StreamingHttpResponse:
             yield f"chunk {i}\n".encode()
 
     return StreamingHttpResponse(chunks(), content_type="text/plain")
+
+
+async def api_whoami(request: HttpRequest) -> JsonResponse:
+    """Who the stack says you are: the identity layer's result and Django's user."""
+    auth = request.scope.get("auth")
+    user = await request.auser()
+    return JsonResponse(
+        {
+            "identity": getattr(auth, "identity", None),
+            "backend": getattr(auth, "backend", None),
+            "user": user.get_username() if user.is_authenticated else None,
+        }
+    )
+
+
+async def api_slow(request: HttpRequest) -> JsonResponse:
+    """A slow view (for timing and disconnect demonstrations)."""
+    await asyncio.sleep(float(request.GET.get("s", "0.5")))
+    return JsonResponse({"slept": True})
+
+
+async def api_fail(request: HttpRequest) -> HttpResponse:
+    """Always fails: shows that error responses still carry CORS and timing headers."""
+    raise RuntimeError("api_fail always fails")
+
+
+async def api_db(request: HttpRequest) -> JsonResponse:
+    """A query through the ORM (async API; Django runs it on the request's worker thread)."""
+    from django.contrib.auth.models import User
+
+    return JsonResponse({"users": await User.objects.acount()})
