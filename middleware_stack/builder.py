@@ -168,38 +168,32 @@ def _matches(layer: Layer, path: str) -> bool:
     return layer.path == path or dotted_path(layer.factory) == path
 
 
+#: (key, must this layer come first?, relation, where to move it)
+_RELATIONS = (("outside", True, "outside", "above"), ("inside", False, "inside", "below"))
+_EDGES = (("outermost", "first", "top"), ("innermost", "last", "end"))
+
+
 def _check_order(layers: Sequence[Layer], findings: _Findings) -> None:
+    last = len(layers) - 1
     for pos, layer in enumerate(layers):
         try:
             rules = _constraints(layer)
         except StackConfigurationError as exc:
             findings.error(exc)
             continue
-        for other_pos, other in enumerate(layers):
-            if other is layer:
-                continue
-            for target in rules.get("outside", ()):
-                if _matches(other, target) and other_pos < pos:
+        for key, first, relation, move in _RELATIONS:
+            for target in rules.get(key, ()):
+                for other_pos, other in enumerate(layers):
+                    if other is layer or not _matches(other, target) or (other_pos > pos) == first:
+                        continue
                     findings.error(
                         StackConfigurationError(
-                            f"{layer.name} must sit outside {other.name} "
-                            f"(ASGI_MIDDLEWARE[{other.index}]), but it is listed after it.",
+                            f"{layer.name} must sit {relation} {other.name} "
+                            f"(ASGI_MIDDLEWARE[{other.index}]), but it is listed "
+                            f"{'after' if first else 'before'} it.",
                             index=layer.index,
                             path=layer.path,
-                            hint=f"Move it above ASGI_MIDDLEWARE[{other.index}]: "
-                            "the first entry is the outermost.",
-                            id="middleware_stack.E008",
-                        )
-                    )
-            for target in rules.get("inside", ()):
-                if _matches(other, target) and other_pos > pos:
-                    findings.error(
-                        StackConfigurationError(
-                            f"{layer.name} must sit inside {other.name} "
-                            f"(ASGI_MIDDLEWARE[{other.index}]), but it is listed before it.",
-                            index=layer.index,
-                            path=layer.path,
-                            hint=f"Move it below ASGI_MIDDLEWARE[{other.index}]: "
+                            hint=f"Move it {move} ASGI_MIDDLEWARE[{other.index}]: "
                             "the first entry is the outermost.",
                             id="middleware_stack.E008",
                         )
@@ -219,29 +213,20 @@ def _check_order(layers: Sequence[Layer], findings: _Findings) -> None:
                     )
         if layer.ignore_order:
             continue
-        if rules.get("outermost") and pos != 0:
-            findings.warn(
-                StackWarning(
-                    f"{layer.name} wants to be the outermost layer, but "
-                    f"{layers[0].name} is listed before it, so its work is not seen.",
-                    index=layer.index,
-                    path=layer.path,
-                    hint="Move it to the top of ASGI_MIDDLEWARE, or add 'ignore_order': True to "
-                    "its entry if this position is intended.",
-                    id="middleware_stack.W004",
+        for key, where, end in _EDGES:
+            if rules.get(key) and pos != (0 if where == "first" else last):
+                findings.warn(
+                    StackWarning(
+                        f"{layer.name} wants to be the {key} layer (listed {where}), but it is "
+                        f"ASGI_MIDDLEWARE[{layer.index}] of {last + 1}, so "
+                        f"{'the layers outside it are not seen' if where == 'first' else 'layers inside it run unseen'}.",
+                        index=layer.index,
+                        path=layer.path,
+                        hint=f"Move it to the {end} of ASGI_MIDDLEWARE, or add 'ignore_order': "
+                        "True to its entry if this position is intended.",
+                        id="middleware_stack.W004",
+                    )
                 )
-            )
-        if rules.get("innermost") and pos != len(layers) - 1:
-            findings.warn(
-                StackWarning(
-                    f"{layer.name} wants to be the innermost layer.",
-                    index=layer.index,
-                    path=layer.path,
-                    hint="Move it to the end of ASGI_MIDDLEWARE, or add 'ignore_order': True to "
-                    "its entry if this position is intended.",
-                    id="middleware_stack.W004",
-                )
-            )
 
 
 def _check_duplicates(layers: Sequence[Layer], findings: _Findings) -> None:

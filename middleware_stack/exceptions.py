@@ -18,54 +18,45 @@ def _where(index: int | None, path: str | None) -> str:
     return f"ASGI_MIDDLEWARE[{index}] ({path!r}): " if path else f"ASGI_MIDDLEWARE[{index}]: "
 
 
-class StackConfigurationError(ImproperlyConfigured):
+class _Finding:
+    """Shared by errors and warnings: where (entry, path), what, and how to fix it."""
+
+    default_id = ""
+
+    def __init__(
+        self,
+        msg: str,
+        *,
+        index: int | None = None,
+        path: str | None = None,
+        hint: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        self.msg = msg
+        self.index = index
+        self.path = path
+        self.hint = hint
+        self.id = id or self.default_id
+        text = _where(index, path) + msg
+        if hint:
+            text += f" HINT: {hint}"
+        super().__init__(text)  # type: ignore[call-arg]  # Exception or Warning, via the MRO
+
+
+class StackConfigurationError(_Finding, ImproperlyConfigured):
     """A setting or entry that can never work; raised before the first request.
 
     ``id`` is the stable system-check id (``middleware_stack.E0xx``) under which
     ``manage.py check`` reports the same finding.
     """
 
-    def __init__(
-        self,
-        msg: str,
-        *,
-        index: int | None = None,
-        path: str | None = None,
-        hint: str | None = None,
-        id: str = "middleware_stack.E001",
-    ) -> None:
-        self.msg = msg
-        self.index = index
-        self.path = path
-        self.hint = hint
-        self.id = id
-        text = _where(index, path) + msg
-        if hint:
-            text += f" HINT: {hint}"
-        super().__init__(text)
+    default_id = "middleware_stack.E001"
 
 
-class StackWarning(UserWarning):
+class StackWarning(_Finding, UserWarning):
     """A finding that works but is probably not what you want (cost, order, duplicates)."""
 
-    def __init__(
-        self,
-        msg: str,
-        *,
-        index: int | None = None,
-        path: str | None = None,
-        hint: str | None = None,
-        id: str = "middleware_stack.W001",
-    ) -> None:
-        self.msg = msg
-        self.index = index
-        self.path = path
-        self.hint = hint
-        self.id = id
-        text = _where(index, path) + msg
-        if hint:
-            text += f" HINT: {hint}"
-        super().__init__(text)
+    default_id = "middleware_stack.W001"
 
 
 class ASGIProtocolError(RuntimeError):

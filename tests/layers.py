@@ -150,3 +150,9 @@ class RaisesInRequest:
 
 
 NOT_CALLABLE = 42
+
+
+class Inner(Outer):
+    """Declares it wants to be innermost (a warning otherwise)."""
+
+    stack_constraints = {"innermost": True}

@@ -365,6 +365,14 @@ def test_outermost_constraint_warns_when_not_first() -> None:
     assert record[0].message.id == "middleware_stack.W004"  # type: ignore[union-attr]
 
 
+def test_innermost_constraint_warns_when_not_last() -> None:
+    with pytest.warns(StackWarning, match=r"wants to be the innermost layer \(listed last\)"):
+        build(["tests.layers.Inner", "tests.layers.Tag"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build(["tests.layers.Tag", "tests.layers.Inner"])
+
+
 def test_outermost_warning_is_silenced_by_ignore_order() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")

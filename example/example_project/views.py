@@ -24,6 +24,7 @@ async def home(request: HttpRequest) -> HttpResponse:
     context = {
         "layers": layers,
         "checks": stack.checks,
+        "server": ":".join(str(part) for part in request.scope.get("server") or ("?",)),
         "boundary": stack.boundary.summary(),
         "scope_keys": sorted(k for k in request.scope if k not in {"headers"}),
         "state": request.scope.get("state", {}),
