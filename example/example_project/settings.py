@@ -20,6 +20,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 ROOT_URLCONF = "example_project.urls"
@@ -52,5 +53,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
 
 # The ASGI middleware stack, first entry = outermost (like MIDDLEWARE).
-ASGI_MIDDLEWARE: list[object] = []
+# A single-page app on the Vite dev server (http://localhost:5173) calls /api/.
+SPA_ORIGIN = "http://localhost:5173"
+ASGI_MIDDLEWARE: list[object] = [
+    (
+        "middleware_stack.contrib.cors.CORSMiddleware",
+        {
+            "allow_origins": [SPA_ORIGIN],
+            "allow_credentials": True,
+            "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+            "allow_headers": ["Content-Type", "X-CSRFToken"],
+            "max_age": 600,
+            "paths": r"^/api/",
+        },
+    ),
+]
+CSRF_TRUSTED_ORIGINS = [SPA_ORIGIN]
 ASGI_LIFESPAN = "example_project.lifespan.lifespan"
