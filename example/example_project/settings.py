@@ -14,6 +14,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "middleware_stack",
+    "middleware_stack.contrib.auth",
     "example_project",
 ]
 MIDDLEWARE = [
@@ -22,6 +23,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "middleware_stack.contrib.auth.ScopeUserMiddleware",
 ]
 ROOT_URLCONF = "example_project.urls"
 TEMPLATES = [
@@ -67,6 +69,20 @@ ASGI_MIDDLEWARE: list[object] = [
             "paths": r"^/api/",
         },
     ),
+    # The identity an authenticating proxy in front of us (on this machine) passes in
+    # X-Forwarded-User; from any other client the header is stripped.
+    {
+        "middleware": "middleware_stack.contrib.auth.AuthPassthroughMiddleware",
+        "options": {
+            "backends": [
+                (
+                    "middleware_stack.contrib.auth.TrustedHeaderBackend",
+                    {"header": "X-Forwarded-User", "trusted_proxies": ["127.0.0.1", "::1"]},
+                )
+            ],
+        },
+        "scopes": ["http", "websocket"],
+    },
 ]
 CSRF_TRUSTED_ORIGINS = [SPA_ORIGIN]
 ASGI_LIFESPAN = "example_project.lifespan.lifespan"
