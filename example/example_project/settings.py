@@ -24,6 +24,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "middleware_stack.contrib.auth.ScopeUserMiddleware",
+    "middleware_stack.contrib.timing.RouteMiddleware",  # route labels for timing records
 ]
 ROOT_URLCONF = "example_project.urls"
 TEMPLATES = [
@@ -58,6 +59,14 @@ USE_TZ = True
 # A single-page app on the Vite dev server (http://localhost:5173) calls /api/.
 SPA_ORIGIN = "http://localhost:5173"
 ASGI_MIDDLEWARE: list[object] = [
+    # Outermost, so it sees the whole request: Server-Timing, and one log line per request.
+    (
+        "middleware_stack.contrib.timing.TimingMiddleware",
+        {
+            "on_record": ["middleware_stack.contrib.timing.exporters.LoggingExporter"],
+            "exclude_paths": [r"^/healthz$"],
+        },
+    ),
     (
         "middleware_stack.contrib.cors.CORSMiddleware",
         {
@@ -86,3 +95,14 @@ ASGI_MIDDLEWARE: list[object] = [
 ]
 CSRF_TRUSTED_ORIGINS = [SPA_ORIGIN]
 ASGI_LIFESPAN = "example_project.lifespan.lifespan"
+
+# One line per request from the timing layer, plus the stack's own warnings.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "middleware_stack": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}

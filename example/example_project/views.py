@@ -34,6 +34,11 @@ async def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", context)
 
 
+async def healthz(request: HttpRequest) -> HttpResponse:
+    """For load balancers; excluded from timing records."""
+    return HttpResponse(b"ok", content_type="text/plain")
+
+
 async def api_hello(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"hello": "world", "path": request.path})
 

@@ -51,13 +51,17 @@ def test_client_disconnects_leave_nothing_behind(example_server: Server) -> None
         # Before the body: headers promise 1000 bytes, the client hangs up.
         raw(
             example_server,
-            b"POST /api/hello/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc",
+            b"POST /api/hello/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc",
             close_now,
         )
         # Mid-stream: the first chunk arrives, then the client is gone.
-        raw(example_server, b"GET /api/stream/ HTTP/1.1\r\nHost: x\r\n\r\n", read_a_little)
+        raw(example_server, b"GET /api/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", read_a_little)
         # During a slow view.
-        raw(example_server, b"GET /api/slow/?s=2 HTTP/1.1\r\nHost: x\r\n\r\n", wait_then_close)
+        raw(
+            example_server,
+            b"GET /api/slow/?s=2 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            wait_then_close,
+        )
     time.sleep(2.5)  # the slow views would have finished by now
     after = settle(example_server, baseline)
     assert after["Threads"] <= baseline["Threads"] + 8, (baseline, after)
@@ -66,6 +70,13 @@ def test_client_disconnects_leave_nothing_behind(example_server: Server) -> None
     assert httpx.get(example_server.url + "/api/hello/").status_code == 200
     log = example_server.log()
     assert "Traceback" not in log, log
+    # The timing layer recorded each disconnect as such (one log line per request).
+    stream_lines = [x for x in log.splitlines() if "middleware_stack.timing: GET /api/stream/" in x]
+    slow_lines = [x for x in log.splitlines() if "middleware_stack.timing: GET /api/slow/" in x]
+    post_lines = [x for x in log.splitlines() if "middleware_stack.timing: POST /api/hello/" in x]
+    assert len(stream_lines) == len(slow_lines) == len(post_lines) == 5, log
+    assert all(x.endswith(" disconnected") for x in slow_lines + post_lines), log
+    assert all(x.endswith(" disconnected") for x in stream_lines), log
 
 
 def test_shutdown_with_requests_in_flight_is_clean(example_pg: tuple[PG, dict[str, str]]) -> None:
