@@ -73,19 +73,27 @@ class WorkerExecutor(Executor):
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
             future, fn, args, kwargs = item
-            if future.set_running_or_notify_cancel():
+            result: Any = None
+            error: BaseException | None = None
+            ran = future.set_running_or_notify_cancel()
+            if ran:
                 try:
                     result = fn(*args, **kwargs)
                 except BaseException as exc:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
-            del item, future, fn, args, kwargs  # drop references before idling
+                    error = exc
+            # Idle before the future resolves: the awaiting request may end (and release
+            # this executor) the moment it does, and must then find it idle.
             with self._lock:
                 self._pending -= 1
                 callback = self._on_idle if self._pending == 0 else None
                 if callback is not None:
                     self._on_idle = None
+            if ran:
+                if error is None:
+                    future.set_result(result)
+                else:
+                    future.set_exception(error)
+            del item, future, fn, args, kwargs, result, error  # drop references before idling
             if callback is not None:
                 callback()
 
