@@ -26,13 +26,17 @@ class Command(BaseCommand):
 
         stack = build_stack(get_asgi_application())
         if options["json"]:
-            self.stdout.write(json.dumps(describe_json(stack), indent=2, default=repr))
-        else:
-            self.stdout.write(stack.describe())
+            data = describe_json(stack)
+            if options["checks"]:
+                data["runtime_checks"] = stack.check_report()
+            self.stdout.write(json.dumps(data, indent=2, default=repr))
+            return
+        self.stdout.write(stack.describe())
         if options["checks"]:
-            report = getattr(stack, "check_report", None)
-            text = report() if callable(report) else "runtime checks: not available"
-            self.stdout.write(str(text))
+            from middleware_stack.guards import format_report
+
+            blocking_ms = getattr(stack.guard, "blocking_ms", None)
+            self.stdout.write(format_report(stack.check_report(), stack.checks, blocking_ms))
 
 
 def describe_json(stack: Stack) -> dict[str, Any]:

@@ -1,0 +1,273 @@
+"""One guarded boundary: the wrapper around a layer, and its per-request frame.
+
+``Checkpoint(app)`` stands where the layer stood in the chain. Each call creates a
+:class:`Frame`: it checks the scope coming in, hands the layer a checking ``send``
+(and ``receive``), drives the layer's coroutine step by step (see :mod:`.blocking`)
+and checks what is unfinished when it returns.
+
+Frames of one request find each other without contextvars: a frame is created while
+its caller's step runs, and the running step's owner is kept per thread, so the
+caller's frame is ``thread_state().frame`` at creation. That link tells who built a
+new scope, whether a ``send`` is the outer boundary's own (passed through, nothing to
+time) or a closure the outer layer installed (timed as that layer's), and lets a
+violation be reported once, at the innermost boundary where it appears.
+
+A frame holds no reference to itself (no stored bound methods, the shared request
+state is a separate object): per-request garbage must not need the cycle collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from middleware_stack.guards import protocol
+from middleware_stack.guards.blocking import (
+    ThreadState,
+    _local,
+    drive,
+    install_task_factory,
+    step_now,
+    thread_state,
+)
+from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from middleware_stack.guards import Guard, LayerStats
+
+__all__ = ["Checkpoint", "Frame"]
+
+
+class Checkpoint:
+    """The guarded stand-in for one layer (or the app); ``.app`` is the layer itself."""
+
+    __slots__ = ("app", "guard", "stats")
+
+    def __init__(self, app: ASGIApp, guard: Guard, stats: LayerStats) -> None:
+        self.app = app
+        self.guard = guard
+        self.stats = stats
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        frame = _enter(self, scope, receive, send)
+        if frame.receive_blame is not None or frame.kind == "lifespan":
+            # Lifespan send checks need what this layer received; once per process.
+            receive = frame._receive
+        return drive(self.app(scope, receive, frame._send), frame, "call")
+
+    def __repr__(self) -> str:
+        return f"<Checkpoint {self.stats.label} around {self.app!r}>"
+
+
+class Frame(protocol.BoundaryState):
+    """One request crossing one boundary (created by :func:`_enter`)."""
+
+    __slots__ = (
+        "check_receive",
+        "check_send",
+        "guard",
+        "headers_len",
+        "kind",
+        "parent",
+        "receive_blame",
+        "receive_in",
+        "receive_owner",
+        "scope",
+        "send_in",
+        "send_owner",
+        "snapshot",
+        "stats",
+        "threshold",
+        "tls",
+    )
+
+    check_receive: Any
+    check_send: Any
+    guard: Guard
+    headers_len: int
+    kind: object
+    parent: Frame | None
+    receive_blame: LayerStats | None
+    receive_in: Receive
+    receive_owner: Frame | None
+    scope: Scope
+    send_in: Send
+    send_owner: Frame | None
+    snapshot: dict[str, Any]
+    stats: LayerStats
+    threshold: float
+    tls: ThreadState
+
+    def returned(self) -> None:
+        """The layer returned normally: scope mutations and an unfinished response."""
+        scope = self.scope
+        if scope != self.snapshot:
+            self.check_mutation()
+        else:
+            headers = scope.get("headers")
+            if (len(headers) if type(headers) is list else -1) != self.headers_len:
+                self.check_mutation()
+        if self.phase >= protocol.H_TRAILERS and self.kind == "http":
+            return
+        req = self.req
+        if req.incomplete_flagged:
+            return
+        problem = protocol.check_completion(self, self.kind)
+        if problem is not None:
+            req.incomplete_flagged = True
+            self.guard.violation(self.stats, self, problem, None)
+
+    def check_mutation(self) -> None:
+        scope = self.scope
+        snapshot = self.snapshot
+        if type(scope) is not dict:
+            return
+        headers = scope.get("headers")
+        if (
+            scope == snapshot
+            and (len(headers) if type(headers) is list else -1) == self.headers_len
+        ):
+            return
+        changed = sorted(
+            {k for k in scope if k not in snapshot or snapshot[k] is not scope[k]}
+            | {k for k in snapshot if k not in scope}
+        )
+        if not changed:
+            changed = ["headers"]  # changed in place
+        # Every frame sharing this scope object now accepts its new contents.
+        frame: Frame | None = self
+        while frame is not None and frame.scope is scope:
+            frame.snapshot = scope.copy()
+            frame.headers_len = len(headers) if type(headers) is list else -1
+            frame = frame.parent
+        if self.stats.index is None:
+            return  # the app itself may use its scope as it likes
+        problem = (
+            protocol.R_SCOPE_MUTATED,
+            "changed the scope it received instead of copying it (key(s) "
+            f"{', '.join(map(repr, changed))})",
+            protocol.EXPECT["mutated"],
+        )
+        self.guard.violation(self.stats, self, problem, {k: scope.get(k) for k in changed})
+
+    # -- what the layer is given -------------------------------------------------------
+
+    def _send(self, message: Message) -> Any:
+        problem = self.check_send(self, message)
+        if problem is not None:
+            self.guard.violation(self.stats, self, problem, message)
+        owner = self.send_owner
+        if owner is None:
+            return self.send_in(message)
+        return step_now(self.send_in(message), owner, "send")
+
+    async def _receive(self) -> Message:
+        owner = self.receive_owner
+        if owner is None:
+            message = await self.receive_in()
+        else:
+            message = await drive(self.receive_in(), owner, "receive")
+        problem = self.check_receive(self, message)
+        if problem is not None and self.receive_blame is not None:
+            self.guard.violation(self.receive_blame, self, problem, message)
+        return message
+
+    # -- blocking ----------------------------------------------------------------------
+
+    def blocked(self, kind: str, seconds: float, start: float, end: float) -> None:
+        self.guard.blocked(self.stats, self, kind, seconds, start, end)
+
+
+def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -> Frame:
+    """Create the frame for one call: the scope check and who owns send/receive.
+
+    A function rather than ``Frame.__init__``, and inlined state resets, because it
+    runs at every boundary of every request.
+    """
+    frame = _new(Frame)
+    try:
+        tls = _local.state
+    except AttributeError:
+        tls = thread_state()
+    parent = tls.frame
+    guard = checkpoint.guard
+    frame.tls = tls
+    frame.guard = guard
+    frame.stats = checkpoint.stats
+    frame.threshold = guard.threshold
+    frame.scope = scope
+    frame.receive_in = receive
+    frame.send_in = send
+    if type(parent) is not Frame:
+        frame.parent = None
+        frame.req = protocol.RequestState()
+        frame.send_owner = None
+        frame.receive_owner = None
+        frame.receive_blame = guard.server
+        if guard.watch:
+            loop = asyncio.get_running_loop()
+            if tls.loop is not loop:
+                install_task_factory(loop)
+                tls.loop = loop
+        problem = protocol.check_scope(scope)
+        if problem is not None:
+            guard.violation(guard.server, frame, problem, scope)
+    else:
+        frame.parent = parent
+        frame.req = parent.req
+        if scope is parent.scope:
+            if scope != parent.snapshot or _headers_len(scope) != parent.headers_len:
+                parent.check_mutation()
+        else:
+            problem = protocol.check_scope(scope)
+            if problem is not None:
+                guard.violation(parent.stats, frame, problem, scope)
+        # The outer boundary's own checked send, passed through, needs no timing:
+        # whatever it calls is timed there. Anything else is the outer layer's.
+        watch = guard.watch
+        frame.send_owner = None if not watch or getattr(send, "__func__", None) is _SEND else parent
+        if getattr(receive, "__func__", None) is _RECEIVE:
+            # A checked receive passed through: its boundary checks these messages
+            # already (and blames whoever produced them), so nothing is timed or
+            # blamed here; outside lifespan the layer even gets it as it is.
+            frame.receive_owner = None
+            frame.receive_blame = None
+        else:
+            frame.receive_owner = parent if watch else None
+            frame.receive_blame = parent.stats
+    if type(scope) is not dict:
+        scope = scope if isinstance(scope, dict) else {}
+    if parent is not None and scope is parent.scope:
+        # Unchanged (just checked): share the outer frame's snapshot.
+        frame.snapshot = parent.snapshot
+        frame.headers_len = parent.headers_len
+    else:
+        frame.snapshot = scope.copy()
+        frame.headers_len = _headers_len(scope)
+    kind = frame.kind = scope.get("type")
+    # protocol.BoundaryState.reset, inlined: this runs per boundary per request.
+    # (status, sent, declared, no_body, trailers are set by http.response.start.)
+    frame.phase = frame.rphase = 0
+    frame.head = kind == "http" and scope.get("method") == "HEAD"
+    frame.disconnected = False
+    frame.extensions = scope.get("extensions")
+    if type(kind) is str:
+        frame.check_send = _SEND_CHECKERS.get(kind, _ignore)
+        frame.check_receive = _RECEIVE_CHECKERS.get(kind, _ignore)
+    else:
+        frame.check_send = frame.check_receive = _ignore
+    return frame
+
+
+def _headers_len(scope: Any) -> int:
+    headers = scope.get("headers") if type(scope) is dict else None
+    return len(headers) if type(headers) is list else -1
+
+
+_new = object.__new__
+_SEND = Frame._send
+_RECEIVE = Frame._receive
+_SEND_CHECKERS = protocol.SEND_CHECKERS
+_RECEIVE_CHECKERS = protocol.RECEIVE_CHECKERS
+_ignore = protocol.ignore
