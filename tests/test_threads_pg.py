@@ -129,6 +129,7 @@ def test_signals_fire_once_per_request_under_a_real_server(site: Serve) -> None:
         base = c.get(srv.url + "/stats/").json()["signals"]
         for i in range(10):
             c.get(f"{srv.url}/db/?n={i}")
+        time.sleep(0.5)  # let the last request finish (its signal fires after the response)
         now = c.get(srv.url + "/stats/").json()["signals"]
     # The stats request itself has started but not yet finished when it reads the counters.
     assert now["started"] - base["started"] == 11
