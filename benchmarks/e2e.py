@@ -1,0 +1,267 @@
+"""The end-to-end part: each configuration served by uvicorn, loaded by ``wrk``.
+
+One uvicorn process per configuration (one worker; uvloop and httptools when
+importable), all started up front on 127.0.0.1 and left idle while another is loaded.
+Every endpoint is checked with one real HTTP request (status and key headers) before
+any load. Then ``rounds`` rounds, each loading every endpoint once in an order rotated
+by one per round, with ``wrk -t1 -c32 -d<N>s --latency``. Per run: req/s, p50 and p99
+latency, server CPU per request (utime+stime from ``/proc/<pid>/stat``) and server RSS.
+A run with non-2xx responses or socket errors is a failure.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import apps
+from benchmarks.apps import ORIGIN
+from benchmarks.driver import Request
+from benchmarks.inprocess import API, CORS_PRE, PREFLIGHT, STACKED
+
+WRK = "/usr/bin/wrk"
+ROOT = Path(__file__).resolve().parent.parent
+
+#: (endpoint name, server, request)
+ENDPOINTS: tuple[tuple[str, str, Request], ...] = (
+    ("B", "B", Request(headers=API)),
+    ("A", "A", Request(headers=API)),
+    ("S0", "S0", Request(headers=API)),
+    ("S", "S", Request(headers=API, expect=STACKED)),
+    ("H", "H", Request(headers=API, expect=STACKED)),
+    ("D", "D", Request(headers=API, expect={"access-control-allow-origin": ORIGIN})),
+    ("E", "E", Request(headers=API)),
+    ("S preflight", "S", Request("OPTIONS", "/async/", PREFLIGHT, status=204, expect=CORS_PRE)),
+    ("D preflight", "D", Request("OPTIONS", "/async/", PREFLIGHT, status=200, expect=CORS_PRE)),
+)
+
+PREFLIGHT_LUA = """-- a CORS preflight, as a browser sends it
+wrk.method = "OPTIONS"
+{headers}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _server_flags() -> tuple[list[str], str]:
+    flags, names = [], []
+    for module, flag in (("uvloop", ["--loop", "uvloop"]), ("httptools", ["--http", "httptools"])):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        flags += flag
+        names.append(module)
+    return flags, "+".join(names) or "asyncio+h11"
+
+
+class Server:
+    """One uvicorn process serving ``BENCH_APP=name``."""
+
+    def __init__(self, name: str, log_dir: Path) -> None:
+        self.name = name
+        self.port = _free_port()
+        flags, _ = _server_flags()
+        env = {
+            **os.environ,
+            "BENCH_APP": name,
+            "DJANGO_SETTINGS_MODULE": "benchmarks.django_settings",
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
+        self.log = open(log_dir / f"uvicorn-{name.replace('/', '_')}.log", "w+b")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "benchmarks.serve:application",
+                "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+                "--lifespan", "off", "--no-access-log", "--log-level", "warning", *flags,
+            ],
+            env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60.0) -> str | None:
+        """None when it accepts connections; otherwise why not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return f"uvicorn exited with {self.proc.returncode}: {self.output()[-800:]}"
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return None
+            except OSError:
+                time.sleep(0.1)
+        return f"not listening after {timeout:.0f} s"
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def cpu_seconds(self) -> float:
+        stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        fields = stat.rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def check_endpoint(port: int, request: Request) -> list[str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(request.method, request.path, headers=dict(request.headers))
+        resp = conn.getresponse()
+        resp.read()
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.getheaders()]
+        return request.problems(resp.status, headers)
+    except OSError as exc:
+        return [f"request failed: {exc}"]
+    finally:
+        conn.close()
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def parse_wrk(text: str) -> dict[str, Any]:
+    """req/s, p50/p99 (ms), request and error counts from ``wrk --latency`` output."""
+    out: dict[str, Any] = {}
+    if m := re.search(r"Requests/sec:\s+([\d.]+)", text):
+        out["rps"] = float(m.group(1))
+    if m := re.search(r"(\d+) requests in ([\d.]+)(\w+)", text):
+        out["requests"] = int(m.group(1))
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        if m := re.search(rf"^\s*{pct}(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M):
+            out[key] = float(m.group(1)) * _UNITS[m.group(2)]
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    out["socket_errors"] = sum(int(g) for g in m.groups()) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    out["non_2xx"] = int(m.group(1)) if m else 0
+    return out
+
+
+def _wrk_args(port: int, request: Request, script: Path | None, seconds: float) -> list[str]:
+    args = [WRK, "-t1", "-c32", f"-d{seconds:g}s", "--latency"]
+    if script is not None:
+        args += ["-s", str(script)]
+    else:
+        for k, v in request.headers:
+            args += ["-H", f"{k}: {v}"]
+    return [*args, f"http://127.0.0.1:{port}{request.path}"]
+
+
+def _lua(request: Request, directory: Path) -> Path:
+    lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in request.headers)
+    path = directory / "preflight.lua"
+    path.write_text(PREFLIGHT_LUA.format(headers=lines))
+    return path
+
+
+def run_e2e(
+    *, seconds: float, rounds: int, progress: Callable[[str], None] = lambda s: None
+) -> dict[str, Any]:
+    """Run the end-to-end benchmark; the result for the JSON."""
+    _, server_kind = _server_flags()
+    result: dict[str, Any] = {
+        "settings": {"seconds": seconds, "rounds": rounds, "connections": 32, "threads": 1},
+        "server": f"uvicorn 1 worker ({server_kind})",
+        "endpoints": {},
+        "failures": {},
+    }
+    if not (os.path.exists(WRK) or shutil.which("wrk")):
+        result["unavailable"] = f"wrk not found at {WRK} (Debian package 'wrk')"
+        return result
+    wrk = WRK if os.path.exists(WRK) else str(shutil.which("wrk"))
+    endpoints: dict[str, dict[str, Any]] = {
+        name: {"server": srv, "runs": []} for name, srv, _ in ENDPOINTS
+    }
+    result["endpoints"] = endpoints
+    servers: dict[str, Server] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        tmpdir = Path(tmp)
+        try:
+            for srv in dict.fromkeys(s for _, s, _ in ENDPOINTS):
+                try:
+                    apps.build_app(srv)  # importable here means importable in the server
+                except apps.Unavailable as exc:
+                    for name, s, _ in ENDPOINTS:
+                        if s == srv:
+                            endpoints[name]["unavailable"] = str(exc)
+                    continue
+                servers[srv] = Server(srv, tmpdir)
+            live: list[tuple[str, Server, Request, Path | None]] = []
+            for name, srv, request in ENDPOINTS:
+                server = servers.get(srv)
+                if server is None:
+                    continue
+                why = server.wait_ready()
+                problems = [why] if why else check_endpoint(server.port, request)
+                if problems:
+                    result["failures"][name] = problems
+                    continue
+                script = _lua(request, tmpdir) if request.method == "OPTIONS" else None
+                live.append((name, server, request, script))
+            progress(f"e2e: warming up {len(live)} endpoints")
+            for _name, server, request, script in live:
+                args = _wrk_args(server.port, request, script, 1)
+                subprocess.run([wrk, *args[1:]], capture_output=True, timeout=60)
+            for r in range(rounds):
+                progress(f"e2e: round {r + 1}/{rounds}")
+                k = r % len(live) if live else 0
+                for name, server, request, script in live[k:] + live[:k]:
+                    args = _wrk_args(server.port, request, script, seconds)
+                    cpu0 = server.cpu_seconds()
+                    done = subprocess.run(
+                        [wrk, *args[1:]], capture_output=True, text=True, timeout=seconds + 60
+                    )
+                    cpu = server.cpu_seconds() - cpu0
+                    run = parse_wrk(done.stdout)
+                    run["round"] = r
+                    run["server_rss_mb"] = round(server.rss_mb(), 1)
+                    if run.get("requests"):
+                        run["cpu_us_per_request"] = round(cpu / run["requests"] * 1e6, 1)
+                    endpoints[name]["runs"].append(run)
+                    if done.returncode or "rps" not in run:
+                        result["failures"].setdefault(name, []).append(
+                            f"wrk exited {done.returncode}: {done.stderr.strip()[:300]}"
+                        )
+                    elif run["non_2xx"] or run["socket_errors"]:
+                        result["failures"].setdefault(name, []).append(
+                            f"round {r}: {run['non_2xx']} non-2xx responses, "
+                            f"{run['socket_errors']} socket errors"
+                        )
+            for name, server, _, _ in live:
+                if server.proc.poll() is not None:
+                    result["failures"].setdefault(name, []).append(
+                        f"server died: {server.output()[-500:]}"
+                    )
+        finally:
+            for server in servers.values():
+                server.stop()
+    return result
