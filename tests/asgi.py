@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from middleware_stack.types import ASGIApp, Message
+from middleware_stack.types import Receive as ASGIReceive
+from middleware_stack.types import Send as ASGISend
 
 
 @dataclass
@@ -119,3 +121,14 @@ async def lifespan(app: ASGIApp, *, state: dict[str, Any] | None = None) -> list
 
     await asyncio.wait_for(app(scope, inbox.get, send), timeout=10)
     return sent
+
+
+async def answer_lifespan(receive: ASGIReceive, send: ASGISend) -> None:
+    """What a raw app does with a lifespan scope: complete startup, then shutdown."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -22,18 +22,13 @@ from middleware_stack import (
 from middleware_stack.builder import ScopeFilter
 from middleware_stack.types import Receive, Scope, Send
 from tests import layers
-from tests.asgi import call, lifespan
+from tests.asgi import answer_lifespan, call, lifespan
 
 
 async def hello_app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await answer_lifespan(receive, send)
+        return
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"hi"})
 

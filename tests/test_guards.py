@@ -20,7 +20,7 @@ from middleware_stack import ASGIProtocolError, StackWarning, build_stack
 from middleware_stack.builder import ScopeFilter
 from middleware_stack.guards import Checkpoint, format_report
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
-from tests.asgi import call, http_scope, lifespan
+from tests.asgi import answer_lifespan, call, http_scope, lifespan
 
 HERE = __name__
 
@@ -28,13 +28,8 @@ HERE = __name__
 async def ok_app(scope: Scope, receive: Receive, send: Send) -> None:
     """A correct raw app: lifespan answered, 'ok' with a content-length, ws echo."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await answer_lifespan(receive, send)
+        return
     if scope["type"] == "websocket":
         await receive()
         await send({"type": "websocket.accept"})

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from middleware_stack.types import Receive, Scope, Send
+from tests.asgi import answer_lifespan
 
 PAGE = b"<!doctype html><html><head><title>cors page</title></head><body>page</body></html>"
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await answer_lifespan(receive, send)
+        return
     assert scope["type"] == "http"
     found = scope["path"] == "/"
     await send(
