@@ -165,6 +165,22 @@ def _parse_networks(trusted_proxies: Any) -> tuple[tuple[Network, ...], bool]:
     return tuple(networks), unix
 
 
+def _identity(raw: bytes) -> str | None:
+    """The header value as an identity, or None if empty, too long, not UTF-8,
+    padded, or holding non-printable characters."""
+    try:
+        identity = raw.decode()
+    except UnicodeDecodeError:
+        return None
+    if (
+        0 < len(identity) <= _MAX_IDENTITY
+        and identity.isprintable()
+        and identity.strip() == identity
+    ):
+        return identity
+    return None
+
+
 class TrustedHeaderBackend:
     """An identity set by an authenticating proxy in a header, believed only from it.
 
@@ -292,15 +308,8 @@ class TrustedHeaderBackend:
             # Inlined fast path of _judge(): one copy from a known-trusted client.
             client = scope.get("client")
             if self._cache.get(client[0] if client else None):
-                try:
-                    identity = found.decode()
-                except UnicodeDecodeError:
-                    identity = ""
-                if (
-                    0 < len(identity) <= _MAX_IDENTITY
-                    and identity.isprintable()
-                    and identity.strip() == identity
-                ):
+                identity = _identity(found)
+                if identity is not None:
                     return _tuple_new(AuthInfo, (identity, self.name, {})), None
         return self._judge(scope, headers, count, found)
 
@@ -324,15 +333,8 @@ class TrustedHeaderBackend:
             trusted = self.is_trusted(client)
         if trusted:
             if count == 1:
-                try:
-                    identity = found.decode()
-                except UnicodeDecodeError:
-                    identity = ""
-                if (
-                    0 < len(identity) <= _MAX_IDENTITY
-                    and identity.isprintable()
-                    and identity.strip() == identity
-                ):
+                identity = _identity(found)
+                if identity is not None:
                     return AuthInfo(identity, self.name, {}), None
                 logger.warning(
                     "Refused %s from trusted proxy %s: the value is empty, too long or not "
