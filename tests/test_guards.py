@@ -419,6 +419,89 @@ async def test_a_malformed_scope_is_blamed_on_the_layer_that_built_it(
     assert f"middleware_stack.{rule}" in str(info.value)
 
 
+class CopiesScopeAppendsHeader:
+    """Copies the scope (fine) but appends a bad header to the very list it shares."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        inner = {**scope, "extra": 1}
+        inner["headers"].append((b"X-Bad", b"1"))
+        await self.app(inner, receive, send)
+
+
+async def test_a_scope_copy_whose_shared_header_list_grew_a_bad_header_is_caught() -> None:
+    # The copy's header list is the checked outer one, but longer now: walked again.
+    stack = guarded(CopiesScopeAppendsHeader, mode="warn")
+    with pytest.warns(StackWarning) as record:
+        await call(stack)
+    texts = [str(w.message) for w in record if isinstance(w.message, StackWarning)]
+    assert any(
+        t.startswith(f"ASGI_MIDDLEWARE[1] ('{HERE}.CopiesScopeAppendsHeader'): passed a scope")
+        and "b'X-Bad' that is not lowercase" in t
+        for t in texts
+    ), texts
+
+
+class AppendsResponseHeader:
+    """Appends ``pair`` to the response headers list in place (as CORS/timing layers do)."""
+
+    def __init__(self, app: ASGIApp, pair: tuple[Any, Any], grow: bool = False) -> None:
+        self.app = app
+        self.pair = pair
+        self.grow = grow
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def add(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"].append(self.pair)
+            elif self.grow:
+                message = {**message, "body": message.get("body", b"") + b"!!"}
+            await send(message)
+
+        await self.app(scope, receive, add)
+
+
+@pytest.mark.parametrize(
+    ("pair", "what"),
+    [
+        ((b"X-Up", b"1"), "sent a response header name b'X-Up' that is not lowercase"),
+        ((b"x-str", "1"), "sent a response header (b'x-str', '1') that is not a pair of bytes"),
+        (
+            (b"content-length", b"9"),
+            "sent two content-length headers that disagree (2 and 9)",
+        ),
+    ],
+)
+async def test_a_bad_header_appended_to_the_checked_response_headers_is_blamed_on_its_layer(
+    pair: tuple[Any, Any], what: str
+) -> None:
+    # The inner app's header list passed the inner boundary; the layer grew it in place.
+    stack = build_stack(ok_app, [Clean, (AppendsResponseHeader, {"pair": pair})], checks="strict")
+    with pytest.raises(ASGIProtocolError) as info:
+        await call(stack)
+    assert str(info.value).startswith(
+        f"ASGI_MIDDLEWARE[1] ('{HERE}.AppendsResponseHeader'): {what}"
+    )
+
+
+async def test_clean_headers_appended_in_place_pass_and_keep_the_declared_length() -> None:
+    ok = (AppendsResponseHeader, {"pair": (b"x-ok", b"1")})
+    stack = build_stack(ok_app, [Clean, ok], checks="strict")
+    assert (await call(stack)).status == 200
+    assert all(c["violations"] == 0 for c in stack.check_report().values())
+    # Only the appended pair is scanned at that boundary; the app's content-length: 2
+    # still holds there, so the same layer growing the body is caught.
+    grows = (AppendsResponseHeader, {"pair": (b"x-ok", b"1"), "grow": True})
+    with pytest.raises(ASGIProtocolError) as info:
+        await call(build_stack(ok_app, [Clean, grows], checks="strict"))
+    assert str(info.value).startswith(
+        f"ASGI_MIDDLEWARE[1] ('{HERE}.AppendsResponseHeader'): declared content-length: 2 "
+        "but sent 4 bytes"
+    )
+
+
 class DropsPath:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -1,40 +1,49 @@
-"""Who held the event loop: step-by-step driving, a watchdog, and a task factory.
+"""Who held the event loop: driven steps, timestamped hand-overs, a watchdog.
 
-asyncio's debug mode can only name the *task* that blocked. To name the *layer*, every
-guarded coroutine is driven one step (one ``coro.send``) at a time by :func:`drive`,
-which times the step with ``perf_counter`` and subtracts the steps of the guarded
-coroutines nested inside it. Steps are synchronous and strictly nested, so a plain
-per-thread accumulator (:class:`ThreadState`) is enough; no contextvar is set per step.
+asyncio's debug mode can only name the *task* that blocked. To name the *layer*, the
+outermost guarded boundary of a request drives its coroutine one step (one
+``coro.send``) at a time with :func:`drive`. Inside a step, control passes between
+layers synchronously and strictly nested: into a layer's inner app and back, into the
+``send``/``receive`` closures a layer installed and back. Each such hand-over is one
+timestamped entry ``(perf_counter(), frame, kind)`` in the step's log, so a layer's own
+time in the step is the sum of the stretches that start at its entries, which is its
+whole time minus the inner layers' (the subtraction asyncio cannot do).
 
-What a layer's own code costs therefore includes the ``send``/``receive`` closures it
-installs (the inner boundary drives them on the layer's behalf) and the tasks it
-spawns: a task factory installed on the loop wraps a coroutine created during a
-guarded step in a driver owned by the same layer.
+Per hand-over that is one ``perf_counter`` and one list append; the log is read only
+when the whole step took longer than the lowest threshold, which a healthy step never
+does. The current frame (``ThreadState.cur``) also links a new boundary to the one
+that called it (see ``guards.checkpoint``), and tells the task factory who spawned a
+task: a coroutine scheduled during a guarded step is driven, and charged, as the
+spawning layer's ``"task"``.
 
 A watchdog thread wakes every few milliseconds; when the loop thread has been inside
 the same step for longer than the interval, it records that thread's Python stack
-(``sys._current_frames``). A step that ends over the threshold is reported with the
-sample taken while it ran, which shows the ``time.sleep(...)`` or the slow call.
+(``sys._current_frames``) with the frame then current. A layer reported over the
+threshold gets the sample taken while its code ran, which shows the ``time.sleep(...)``
+or the slow call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import threading
 import time
 import types
 from collections import deque
 from collections.abc import Awaitable, Coroutine, Generator
-from types import CoroutineType, FrameType
+from types import CoroutineType, FrameType, GeneratorType
 from typing import Any, Protocol
 
-__all__ = ["Owner", "ThreadState", "drive", "install_task_factory", "thread_state"]
+__all__ = ["Owner", "ThreadState", "charged", "drive", "install_task_factory", "thread_state"]
 
 perf_counter = time.perf_counter
 
 #: A stack sample: (perf_counter time, owner frame, [(file, line, function), ...]).
 Sample = tuple[float, Any, list[tuple[str, int, str]]]
+#: One hand-over inside a driven step: (perf_counter time, frame now running, kind).
+Entry = tuple[float, Any, Any]
 
 
 class Owner(Protocol):
@@ -53,20 +62,22 @@ class Owner(Protocol):
 class ThreadState:
     """The loop thread's step bookkeeping, read by the watchdog without locks."""
 
-    __slots__ = ("done", "frame", "ident", "last", "loop", "nested", "samples")
+    __slots__ = ("cur", "ident", "kind", "log", "loop", "samples", "start")
 
     def __init__(self) -> None:
-        self.frame: Any = None  # the Owner whose step is running, None between steps
-        self.nested = 0.0  # seconds spent in guarded steps nested in the current one
-        self.last = 0.0  # perf_counter at the start of the latest step
+        self.cur: Any = None  # the frame whose code runs now; None outside guarded steps
+        self.kind: Any = None  # which of its code: "call", "send", "receive" or "task"
+        self.log: list[Entry] | None = None  # hand-overs of the driven step, else None
+        self.start = 0.0  # perf_counter at the start of the driven step
         self.loop: Any = None
-        self.done: Any = None  # a finished future of ``loop``, awaited after one-step sends
         self.ident = threading.get_ident()
         self.samples: deque[Sample] = deque(maxlen=32)
 
 
 _local = threading.local()
 _states: dict[int, ThreadState] = {}
+#: The lowest threshold of any guard: a shorter step cannot hold a report.
+_min_threshold = math.inf
 
 
 def thread_state() -> ThreadState:
@@ -78,65 +89,55 @@ def thread_state() -> ThreadState:
         return state
 
 
-_NOTHING: Any = object()
+def iterator(aw: Awaitable[Any]) -> Any:
+    """What ``yield from`` can delegate to: the coroutine itself, or its ``__await__``."""
+    kind: Any = type(aw)
+    if kind is CoroutineType or kind is GeneratorType:
+        return aw
+    return aw.__await__()
 
 
 @types.coroutine
-def drive(
-    aw: Awaitable[Any], owner: Owner, kind: str, yielded: Any = _NOTHING
-) -> Generator[Any, Any, Any]:
-    """Run ``aw`` to completion one step at a time, charging each step to ``owner``.
+def drive(aw: Awaitable[Any], owner: Owner, kind: str) -> Generator[Any, Any, Any]:
+    """Run ``aw`` to completion one step at a time, each step logged from ``owner``.
 
-    A generator-based coroutine, so callers can return it straight to an ``await``
-    without an extra awaitable object per message. When ``kind`` is ``"call"`` the
-    owner's ``returned()`` runs after a normal return (the completion checks).
-    ``yielded`` resumes an iterator whose first step :func:`step_now` already ran.
+    The outermost boundary of a request, and every task a guarded layer spawns, run
+    under this. When ``kind`` is ``"call"`` the owner's ``returned()`` runs after a
+    normal return (the completion checks). A step that starts while another step is
+    being driven on this thread (an eager task, a stack called inline) joins that
+    step's log as a plain hand-over.
     """
-    it: Any = aw if type(aw) is CoroutineType or yielded is not _NOTHING else aw.__await__()
+    it = iterator(aw)
     tls = owner.tls
-    threshold = owner.threshold
+    cur: Any = owner
+    ckind: Any = kind
     value: Any = None
     exc: BaseException | None = None
-    if yielded is not _NOTHING:  # resumed after step_now(): hand the loop what it yielded
-        try:
-            value = yield yielded
-        except GeneratorExit:
-            it.close()
-            raise
-        except BaseException as e:
-            exc = e
     while True:
-        prev_frame = tls.frame
-        prev_nested = tls.nested
-        tls.frame = owner
-        tls.nested = 0.0
-        start = tls.last = perf_counter()
+        log = tls.log
+        outer: Any = None
+        start = perf_counter()
+        if log is None:
+            log = tls.log = [(start, cur, ckind)]
+            tls.start = start
+        else:
+            outer = tls.cur, tls.kind
+            log.append((start, cur, ckind))
+        tls.cur = cur
+        tls.kind = ckind
         try:
             yielded = it.send(value) if exc is None else it.throw(exc)
         except StopIteration as stop:
-            end = perf_counter()
-            own = end - start - tls.nested
-            tls.frame = prev_frame
-            tls.nested = prev_nested + end - start
-            if own > threshold:
-                owner.blocked(kind, own, start, end)
+            _end_step(tls, log, outer, start)
             if kind == "call":
                 owner.returned()
             return stop.value
         except BaseException:
-            end = perf_counter()
-            own = end - start - tls.nested
-            tls.frame = prev_frame
-            tls.nested = prev_nested + end - start
-            if own > threshold:
-                owner.blocked(kind, own, start, end)
+            _end_step(tls, log, outer, start)
             raise
-        end = perf_counter()
-        own = end - start - tls.nested
-        tls.frame = prev_frame
-        tls.nested = prev_nested + end - start
-        if own > threshold:
-            owner.blocked(kind, own, start, end)
+        cur = tls.cur
+        ckind = tls.kind
+        _end_step(tls, log, outer, start)
         try:
             value = yield yielded
             exc = None
@@ -148,46 +149,66 @@ def drive(
             value = None
 
 
-def step_now(aw: Awaitable[None], owner: Owner, kind: str) -> Awaitable[None]:
-    """Run the first step of ``aw`` right away, charged to ``owner``; the rest on await.
-
-    For ``send`` wrappers, which are awaited the moment they are called and nearly
-    always finish in one step: that step then needs no generator, and the caller gets
-    a finished future (the loop's, from the task-factory install) to await.
-    """
-    it: Any = aw if type(aw) is CoroutineType else aw.__await__()
-    tls = owner.tls
-    prev_frame = tls.frame
-    prev_nested = tls.nested
-    tls.frame = owner
-    tls.nested = 0.0
-    start = tls.last = perf_counter()
-    try:
-        yielded = it.send(None)
-    except StopIteration:
-        end = perf_counter()
-        own = end - start - tls.nested
-        tls.frame = prev_frame
-        tls.nested = prev_nested + end - start
-        if own > owner.threshold:
-            owner.blocked(kind, own, start, end)
-        done: Awaitable[None] = tls.done
-        return done
-    except BaseException:
-        end = perf_counter()
-        own = end - start - tls.nested
-        tls.frame = prev_frame
-        tls.nested = prev_nested + end - start
-        if own > owner.threshold:
-            owner.blocked(kind, own, start, end)
-        raise
+def _end_step(tls: ThreadState, log: list[Entry], outer: Any, start: float) -> None:
     end = perf_counter()
-    own = end - start - tls.nested
-    tls.frame = prev_frame
-    tls.nested = prev_nested + end - start
-    if own > owner.threshold:
-        owner.blocked(kind, own, start, end)
-    return drive(it, owner, kind, yielded)
+    if outer is None:
+        tls.log = None
+        tls.cur = tls.kind = None
+        if end - start > _min_threshold:
+            log.append((end, None, None))
+            _blame(log, start, end)
+    else:
+        tls.cur, tls.kind = outer
+        log.append((end, outer[0], outer[1]))
+
+
+def _blame(log: list[Entry], start: float, end: float) -> None:
+    """Sum each (frame, kind)'s stretches of a long step; report those over threshold."""
+    own: dict[tuple[Any, Any], float] = {}
+    for i in range(len(log) - 1):
+        when, frame, kind = log[i]
+        if frame is not None:
+            key = (frame, kind)
+            own[key] = own.get(key, 0.0) + log[i + 1][0] - when
+    for (frame, kind), seconds in own.items():
+        if seconds > frame.threshold:
+            frame.blocked(kind, seconds, start, end)
+
+
+def hand_back(tls: ThreadState, frame: Any, kind: Any) -> None:
+    """Control returns to ``frame``'s ``kind`` code (the end of a nested hand-over)."""
+    log = tls.log
+    if log is not None:
+        log.append((perf_counter(), frame, kind))
+        tls.cur = frame
+        tls.kind = kind
+
+
+@types.coroutine
+def charged(aw: Awaitable[Any], owner: Owner, kind: str) -> Generator[Any, Any, Any]:
+    """Await ``aw`` with its code charged to ``owner`` as ``kind`` (a send or receive
+    closure that ``owner``'s layer installed)."""
+    it = iterator(aw)
+    tls = owner.tls
+    log = tls.log
+    if log is None:  # not inside a driven step: nothing to time or link
+        return (yield from it)
+    prev = tls.cur
+    pkind = tls.kind
+    log.append((perf_counter(), owner, kind))
+    tls.cur = owner
+    tls.kind = kind
+    try:
+        result = yield from it
+    except BaseException:
+        hand_back(tls, prev, pkind)
+        raise
+    log = tls.log  # hand_back, inlined
+    if log is not None:
+        log.append((perf_counter(), prev, pkind))
+        tls.cur = prev
+        tls.kind = pkind
+    return result
 
 
 async def _owned(coro: Awaitable[Any], owner: Owner) -> Any:
@@ -196,7 +217,7 @@ async def _owned(coro: Awaitable[Any], owner: Owner) -> Any:
 
 def _guarded_factory(previous: Any) -> Any:
     def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
-        owner = thread_state().frame
+        owner = thread_state().cur
         if owner is not None and type(coro) is CoroutineType:
             coro = _owned(coro, owner)
         if previous is not None:
@@ -212,9 +233,6 @@ def install_task_factory(loop: asyncio.AbstractEventLoop) -> None:
 
     Chains to a task factory already set on the loop; installed once per loop.
     """
-    state = thread_state()
-    state.done = loop.create_future()
-    state.done.set_result(None)
     current = loop.get_task_factory()
     if getattr(current, "middleware_stack_guard", False):
         return
@@ -244,21 +262,22 @@ def _watch() -> None:
         time.sleep(_interval)
         now = perf_counter()
         stuck = [
-            s for s in list(_states.values()) if s.frame is not None and now - s.last > _interval
+            s for s in list(_states.values()) if s.log is not None and now - s.start > _interval
         ]
         if not stuck:
             continue
         frames = current_frames()
         for state in stuck:
-            owner = state.frame
+            owner = state.cur
             if owner is not None:
                 state.samples.append((now, owner, _extract(frames.get(state.ident))))
 
 
 def start_watchdog(threshold: float) -> None:
     """Start the shared watchdog thread (once), sampling at least twice per threshold."""
-    global _watchdog, _interval
+    global _watchdog, _interval, _min_threshold
     with _lock:
+        _min_threshold = min(_min_threshold, threshold)
         _interval = max(0.005, min(_interval, threshold / 2))
         if _watchdog is None or not _watchdog.is_alive():
             _watchdog = threading.Thread(

@@ -19,16 +19,20 @@ state is a separate object): per-request garbage must not need the cycle collect
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import types
+from collections.abc import Awaitable, Generator
 from typing import TYPE_CHECKING, Any
 
 from middleware_stack.guards import protocol
 from middleware_stack.guards.blocking import (
     ThreadState,
     _local,
+    charged,
     drive,
+    hand_back,
     install_task_factory,
-    step_now,
+    iterator,
+    perf_counter,
     thread_state,
 )
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,19 +46,24 @@ __all__ = ["Checkpoint", "Frame"]
 class Checkpoint:
     """The guarded stand-in for one layer (or the app); ``.app`` is the layer itself."""
 
-    __slots__ = ("app", "guard", "stats")
+    __slots__ = ("app", "guard", "stats", "threshold", "watch")
 
     def __init__(self, app: ASGIApp, guard: Guard, stats: LayerStats) -> None:
         self.app = app
         self.guard = guard
         self.stats = stats
+        self.threshold = guard.threshold
+        self.watch = guard.watch
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         frame = _enter(self, scope, receive, send)
         if frame.receive_blame is not None or frame.kind == "lifespan":
             # Lifespan send checks need what this layer received; once per process.
             receive = frame._receive
-        return drive(self.app(scope, receive, frame._send), frame, "call")
+        aw = self.app(scope, receive, frame._send)
+        if frame.parent is None:
+            return drive(aw, frame, "call")
+        return _call(aw, frame)
 
     def __repr__(self) -> str:
         return f"<Checkpoint {self.stats.label} around {self.app!r}>"
@@ -66,7 +75,7 @@ class Frame(protocol.BoundaryState):
     __slots__ = (
         "check_receive",
         "check_send",
-        "guard",
+        "cp",
         "headers_len",
         "kind",
         "parent",
@@ -77,14 +86,12 @@ class Frame(protocol.BoundaryState):
         "send_in",
         "send_owner",
         "snapshot",
-        "stats",
-        "threshold",
         "tls",
     )
 
     check_receive: Any
     check_send: Any
-    guard: Guard
+    cp: Checkpoint
     headers_len: int
     kind: object
     parent: Frame | None
@@ -95,9 +102,19 @@ class Frame(protocol.BoundaryState):
     send_in: Send
     send_owner: Frame | None
     snapshot: dict[str, Any]
-    stats: LayerStats
-    threshold: float
     tls: ThreadState
+
+    @property
+    def guard(self) -> Guard:
+        return self.cp.guard
+
+    @property
+    def stats(self) -> LayerStats:
+        return self.cp.stats
+
+    @property
+    def threshold(self) -> float:
+        return self.cp.threshold
 
     def returned(self) -> None:
         """The layer returned normally: scope mutations and an unfinished response."""
@@ -156,18 +173,18 @@ class Frame(protocol.BoundaryState):
     def _send(self, message: Message) -> Any:
         problem = self.check_send(self, message)
         if problem is not None:
-            self.guard.violation(self.stats, self, problem, message)
+            self.cp.guard.violation(self.cp.stats, self, problem, message)
         owner = self.send_owner
         if owner is None:
             return self.send_in(message)
-        return step_now(self.send_in(message), owner, "send")
+        return charged(self.send_in(message), owner, "send")
 
     async def _receive(self) -> Message:
         owner = self.receive_owner
         if owner is None:
             message = await self.receive_in()
         else:
-            message = await drive(self.receive_in(), owner, "receive")
+            message = await charged(self.receive_in(), owner, "receive")
         problem = self.check_receive(self, message)
         if problem is not None and self.receive_blame is not None:
             self.guard.violation(self.receive_blame, self, problem, message)
@@ -190,84 +207,134 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
         tls = _local.state
     except AttributeError:
         tls = thread_state()
-    parent = tls.frame
-    guard = checkpoint.guard
+    parent = tls.cur
     frame.tls = tls
-    frame.guard = guard
-    frame.stats = checkpoint.stats
-    frame.threshold = guard.threshold
+    frame.cp = checkpoint
     frame.scope = scope
     frame.receive_in = receive
     frame.send_in = send
+    if type(scope) is not dict:
+        scope = scope if isinstance(scope, dict) else {}
+    kind = frame.kind = scope.get("type")
     if type(parent) is not Frame:
-        frame.parent = None
-        frame.req = protocol.RequestState()
-        frame.send_owner = None
-        frame.receive_owner = None
+        guard = checkpoint.guard
+        frame.parent = frame.send_owner = frame.receive_owner = None
+        frame.req = _RequestState()
         frame.receive_blame = guard.server
-        if guard.watch:
-            loop = asyncio.get_running_loop()
-            if tls.loop is not loop:
+        loop = tls.loop
+        if loop is None or not loop.is_running():  # a new loop on this thread
+            loop = _running_loop()
+            if loop is not None:
                 install_task_factory(loop)
                 tls.loop = loop
-        problem = protocol.check_scope(scope)
+        problem = _check_scope(scope)
         if problem is not None:
             guard.violation(guard.server, frame, problem, scope)
+        frame.snapshot = scope.copy()
+        headers = scope.get("headers")
+        frame.headers_len = len(headers) if type(headers) is list else -1
     else:
         frame.parent = parent
         frame.req = parent.req
         if scope is parent.scope:
-            if scope != parent.snapshot or _headers_len(scope) != parent.headers_len:
+            # Unchanged? Then share the outer frame's snapshot.
+            headers = scope.get("headers")
+            n = len(headers) if type(headers) is list else -1
+            if n != parent.headers_len or scope != parent.snapshot:
                 parent.check_mutation()
+            frame.snapshot = parent.snapshot
+            frame.headers_len = n
         else:
-            problem = protocol.check_scope(scope)
+            # A copy: only what differs from the checked outer scope needs a look.
+            problem = _check_scope(scope, parent.snapshot.get("headers"), parent.headers_len)
             if problem is not None:
-                guard.violation(parent.stats, frame, problem, scope)
+                checkpoint.guard.violation(parent.stats, frame, problem, scope)
+            frame.snapshot = scope.copy()
+            headers = scope.get("headers")
+            frame.headers_len = len(headers) if type(headers) is list else -1
         # The outer boundary's own checked send, passed through, needs no timing:
         # whatever it calls is timed there. Anything else is the outer layer's.
-        watch = guard.watch
-        frame.send_owner = None if not watch or getattr(send, "__func__", None) is _SEND else parent
-        if getattr(receive, "__func__", None) is _RECEIVE:
+        watch = checkpoint.watch
+        frame.send_owner = (
+            parent if watch and (type(send) is not _Method or send.__func__ is not _SEND) else None
+        )
+        if type(receive) is _Method and receive.__func__ is _RECEIVE:
             # A checked receive passed through: its boundary checks these messages
             # already (and blames whoever produced them), so nothing is timed or
             # blamed here; outside lifespan the layer even gets it as it is.
-            frame.receive_owner = None
-            frame.receive_blame = None
+            frame.receive_owner = frame.receive_blame = None
         else:
             frame.receive_owner = parent if watch else None
-            frame.receive_blame = parent.stats
-    if type(scope) is not dict:
-        scope = scope if isinstance(scope, dict) else {}
-    if parent is not None and scope is parent.scope:
-        # Unchanged (just checked): share the outer frame's snapshot.
-        frame.snapshot = parent.snapshot
-        frame.headers_len = parent.headers_len
-    else:
-        frame.snapshot = scope.copy()
-        frame.headers_len = _headers_len(scope)
-    kind = frame.kind = scope.get("type")
+            frame.receive_blame = parent.cp.stats
     # protocol.BoundaryState.reset, inlined: this runs per boundary per request.
     # (status, sent, declared, no_body, trailers are set by http.response.start.)
     frame.phase = frame.rphase = 0
-    frame.head = kind == "http" and scope.get("method") == "HEAD"
     frame.disconnected = False
-    frame.extensions = scope.get("extensions")
-    if type(kind) is str:
-        frame.check_send = _SEND_CHECKERS.get(kind, _ignore)
-        frame.check_receive = _RECEIVE_CHECKERS.get(kind, _ignore)
+    if kind == "http":
+        frame.head = scope.get("method") == "HEAD"
+        frame.check_send = _check_http_send
+        frame.check_receive = _check_http_receive
     else:
-        frame.check_send = frame.check_receive = _ignore
+        frame.head = False
+        frame.check_send, frame.check_receive = (
+            _CHECKERS.get(kind, _IGNORE) if type(kind) is str else _IGNORE
+        )
+    frame.extensions = scope.get("extensions")
     return frame
 
 
-def _headers_len(scope: Any) -> int:
-    headers = scope.get("headers") if type(scope) is dict else None
-    return len(headers) if type(headers) is list else -1
+@types.coroutine
+def _call(aw: Awaitable[None], frame: Frame) -> Generator[Any, Any, None]:
+    """An inner boundary: the layer's code is ``frame``'s from here until it returns.
+
+    Its steps are driven by the request's outermost boundary; this only logs the two
+    hand-overs (see :mod:`.blocking`) and runs the completion checks.
+    """
+    it = iterator(aw)
+    tls = frame.tls
+    log = tls.log
+    if log is None:  # awaited outside any guarded step: nothing to time
+        yield from it
+        frame.returned()
+        return
+    prev = tls.cur
+    pkind = tls.kind
+    log.append((perf_counter(), frame, "call"))
+    tls.cur = frame
+    tls.kind = "call"
+    try:
+        yield from it
+    except BaseException:
+        hand_back(tls, prev, pkind)
+        raise
+    log = tls.log  # hand_back, inlined
+    if log is not None:
+        log.append((perf_counter(), prev, pkind))
+        tls.cur = prev
+        tls.kind = pkind
+    # Frame.returned's quiet path, inlined.
+    scope = frame.scope
+    if (
+        type(scope) is not dict
+        or frame.phase < _H_TRAILERS
+        or frame.kind != "http"
+        or scope != frame.snapshot
+        or (len(h) if type(h := scope.get("headers")) is list else -1) != frame.headers_len
+    ):
+        frame.returned()
 
 
 _new = object.__new__
+_running_loop = asyncio._get_running_loop
 _SEND = Frame._send
 _RECEIVE = Frame._receive
-_SEND_CHECKERS = protocol.SEND_CHECKERS
-_RECEIVE_CHECKERS = protocol.RECEIVE_CHECKERS
-_ignore = protocol.ignore
+_Method = types.MethodType
+_H_TRAILERS = protocol.H_TRAILERS
+_RequestState = protocol.RequestState
+_check_scope = protocol.check_scope
+_check_http_send = protocol.check_http_send
+_check_http_receive = protocol.check_http_receive
+_IGNORE = (protocol.ignore, protocol.ignore)
+_CHECKERS = {
+    kind: (check, protocol.RECEIVE_CHECKERS[kind]) for kind, check in protocol.SEND_CHECKERS.items()
+}

@@ -260,8 +260,44 @@ def _content_length(headers: Any) -> int | str:
 _KEYSETS = {kind: frozenset(keys) for kind, keys in REQUIRED.items()}
 
 
-def check_scope(scope: object) -> Problem | None:
-    """Shape, required keys and header types of a connection scope."""
+def check_scope(scope: object, known: Any = None, known_len: int = -1) -> Problem | None:
+    """Shape, required keys and header types of a connection scope.
+
+    ``known`` is a headers list found valid when it had ``known_len`` pairs (in the
+    scope this one was copied from): when the scope holds that very list, still that
+    long, its pairs are not walked again.
+    """
+    if type(scope) is dict:
+        # The fast path: a well-formed http scope, looked up without defaults.
+        try:
+            if (
+                scope["type"] == "http"
+                and type(scope["asgi"]) is dict
+                and type(scope["path"]) is str
+                and type(scope["method"]) is str
+                and type(scope["http_version"]) is str
+                and type(scope["query_string"]) is bytes
+                and type(scope.get("scheme", "")) is str
+                and type(scope.get("root_path", "")) is str
+            ):
+                headers: Any = scope["headers"]
+                if headers is known and len(headers) == known_len:
+                    return None
+                if type(headers) is list:
+                    for name, value in headers:
+                        if type(name) is not bytes or type(value) is not bytes:
+                            break
+                        if not name.islower() and name.lower() != name:
+                            break
+                    else:
+                        return None
+        except (KeyError, TypeError, ValueError):
+            pass
+    return _check_scope(scope)
+
+
+def _check_scope(scope: object) -> Problem | None:
+    """:func:`check_scope` in full, saying what is wrong."""
     if type(scope) is not dict and not isinstance(scope, dict):
         return (R_SCOPE, f"passed a scope that is a {type(scope).__name__}", EXPECT["scope"])
     kind = scope.get("type")
@@ -402,9 +438,24 @@ def check_http_send(s: BoundaryState, m: Any) -> Problem | None:
         s.status = status
         s.no_body = status < 200 or status in _NO_BODY_STATUS
         req = s.req
-        if headers is req.vh and len(headers) == req.vh_len:
-            # Passed on from an inner boundary as the same, unresized list: checked there.
-            declared = req.vh_cl
+        found = -2
+        if headers is req.vh:
+            n = len(headers)
+            known = req.vh_len
+            if n == known:
+                # Passed on from an inner boundary as the same, unresized list: checked there.
+                found = req.vh_cl
+            elif n > known:
+                # The same list with headers appended (a layer adding its own): scan those.
+                found = _scan(headers[known:])
+                if found == -1:
+                    found = req.vh_cl
+                elif found >= 0 and req.vh_cl >= 0:
+                    found = -2  # a second content-length: the full path says what is wrong
+        if found != -2:
+            req.vh_len = len(headers)
+            req.vh_cl = found
+            declared = found
         else:
             found = _scan(headers)
             if found == -2:
