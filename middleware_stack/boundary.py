@@ -93,10 +93,24 @@ class DjangoBoundary:
                 "kept between requests; the default is 8.",
                 id="middleware_stack.E010",
             )
+        timeout = conf.thread_pool_idle_timeout
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 <= timeout < float("inf")
+        ):
+            raise StackConfigurationError(
+                f"ASGI_THREAD_POOL_IDLE_TIMEOUT = {timeout!r} must be a number of seconds >= 0.",
+                hint="Idle worker threads above ASGI_THREAD_POOL_IDLE are retired after this "
+                "long without a request; the default is 5.",
+                id="middleware_stack.E010",
+            )
         self.pool: threads.ExecutorPool | None = None
         if reuse and threads.EXECUTOR_SUPPORTED:
             self.pool = threads.ExecutorPool(
-                idle, on_retire=_close_db_connections if self.is_django else None
+                idle,
+                on_retire=_close_db_connections if self.is_django else None,
+                grace=float(timeout),
             )
         elif reuse:
             _note_old_asgiref()

@@ -16,6 +16,7 @@ __all__ = ["StackSettings", "read_settings"]
 
 DEFAULT_BLOCKING_MS = 20.0
 DEFAULT_THREAD_POOL_IDLE = 8
+DEFAULT_THREAD_POOL_IDLE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class StackSettings:
     blocking_ms: Any = DEFAULT_BLOCKING_MS
     thread_reuse: Any = True
     thread_pool_idle: Any = DEFAULT_THREAD_POOL_IDLE
+    thread_pool_idle_timeout: Any = DEFAULT_THREAD_POOL_IDLE_TIMEOUT
     debug: bool = False
 
 
@@ -42,5 +44,8 @@ def read_settings() -> StackSettings:
         blocking_ms=getattr(settings, "ASGI_MIDDLEWARE_BLOCKING_MS", DEFAULT_BLOCKING_MS),
         thread_reuse=getattr(settings, "ASGI_THREAD_REUSE", True),
         thread_pool_idle=getattr(settings, "ASGI_THREAD_POOL_IDLE", DEFAULT_THREAD_POOL_IDLE),
+        thread_pool_idle_timeout=getattr(
+            settings, "ASGI_THREAD_POOL_IDLE_TIMEOUT", DEFAULT_THREAD_POOL_IDLE_TIMEOUT
+        ),
         debug=debug,
     )

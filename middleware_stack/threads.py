@@ -8,7 +8,10 @@ connection per request because connections are thread-local.
 asgiref 3.13 lets the caller own the executor (``ThreadSensitiveContext(executor=ex)``;
 not shut down on exit, reused by Django's inner context). We hand each request one
 executor from a pool. The pool grows with concurrency, so no request waits for a thread
-another request holds, and keeps at most ``idle_max`` idle threads.
+another request holds. Above ``idle_max`` idle threads, the extra ones are retired once
+they have been idle for ``IDLE_GRACE`` seconds, not at once: under steady concurrency
+above the bound, retiring on release would start a new thread for nearly every request,
+the very cost this module removes.
 
 Safety: an executor goes back to the pool only once it has no queued or running call,
 so a request cancelled in the middle of a sync call never shares its thread with the
@@ -24,18 +27,22 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from asgiref.sync import ThreadSensitiveContext
 
-__all__ = ["EXECUTOR_SUPPORTED", "ExecutorPool", "WorkerExecutor"]
+__all__ = ["EXECUTOR_SUPPORTED", "IDLE_GRACE", "ExecutorPool", "WorkerExecutor"]
 
 logger = logging.getLogger("middleware_stack")
 
 #: True when this asgiref accepts ``ThreadSensitiveContext(executor=...)`` (3.13+).
 EXECUTOR_SUPPORTED = "executor" in inspect.signature(ThreadSensitiveContext.__init__).parameters
+
+#: Seconds an idle executor above the pool's bound is kept before it is retired.
+IDLE_GRACE = 5.0
 
 T = TypeVar("T")
 _names = itertools.count(1)
@@ -54,6 +61,7 @@ class WorkerExecutor(Executor):
         self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pending = 0
+        self.idle_since = 0.0  # monotonic time it last went back to the pool
         self._on_idle: Callable[[], None] | None = None
         self._closed = False
         self.thread = threading.Thread(
@@ -120,13 +128,22 @@ class ExecutorPool:
     """Idle :class:`WorkerExecutor` objects, most recently used first.
 
     LIFO keeps the warmest threads (and their database connections) in use, so with
-    ``CONN_MAX_AGE`` the number of connections follows real concurrency.
+    ``CONN_MAX_AGE`` the number of connections follows real concurrency; the coldest
+    ones, at the bottom, are the ones retired when more than ``idle_max`` have stayed
+    idle for ``grace`` seconds.
     """
 
-    def __init__(self, idle_max: int, on_retire: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        idle_max: int,
+        on_retire: Callable[[], None] | None = None,
+        grace: float = IDLE_GRACE,
+    ) -> None:
         self.idle_max = idle_max
         self.on_retire = on_retire
+        self.grace = grace
         self._idle: list[WorkerExecutor] = []
+        self._trim_loop: asyncio.AbstractEventLoop | None = None  # where a trim is due
         self.threads_started = 0
         self.live = 0
 
@@ -151,10 +168,31 @@ class ExecutorPool:
             self._retire(executor)
 
     def _put_back(self, executor: WorkerExecutor) -> None:
-        if len(self._idle) < self.idle_max:
-            self._idle.append(executor)
-        else:
-            self._retire(executor)
+        executor.idle_since = time.monotonic()
+        self._idle.append(executor)
+        if len(self._idle) > self.idle_max:
+            self._schedule_trim(self.grace)
+
+    def _schedule_trim(self, delay: float) -> None:
+        due = self._trim_loop
+        if due is not None and not due.is_closed():
+            return  # one pending trim per pool is enough
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._trim_loop = loop
+        loop.call_later(delay, self._trim)
+
+    def _trim(self) -> None:
+        """Retire the coldest idle executors above the bound that outstayed the grace."""
+        self._trim_loop = None
+        idle = self._idle
+        deadline = time.monotonic() - self.grace
+        while len(idle) > self.idle_max and idle[0].idle_since <= deadline:
+            self._retire(idle.pop(0))
+        if len(idle) > self.idle_max:
+            self._schedule_trim(max(0.0, idle[0].idle_since - deadline))
 
     def _retire(self, executor: WorkerExecutor) -> None:
         self.live -= 1

@@ -440,7 +440,14 @@ def test_sync_websocket_application_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("ASGI_THREAD_REUSE", "yes"), ("ASGI_THREAD_POOL_IDLE", -1)]
+    ("name", "value"),
+    [
+        ("ASGI_THREAD_REUSE", "yes"),
+        ("ASGI_THREAD_POOL_IDLE", -1),
+        ("ASGI_THREAD_POOL_IDLE_TIMEOUT", -1),
+        ("ASGI_THREAD_POOL_IDLE_TIMEOUT", "5"),
+        ("ASGI_THREAD_POOL_IDLE_TIMEOUT", float("nan")),
+    ],
 )
 def test_bad_thread_settings_are_refused(name: str, value: Any) -> None:
     with override_settings(**{name: value}), pytest.raises(StackConfigurationError, match=name):

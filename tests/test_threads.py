@@ -139,8 +139,8 @@ async def test_sequential_requests_reuse_one_thread() -> None:
 
 
 @needs_executor
-async def test_pool_grows_with_concurrency_and_trims_to_the_idle_bound() -> None:
-    app = stack(ASGI_THREAD_POOL_IDLE=2)
+async def test_pool_grows_with_concurrency_and_trims_to_the_idle_bound_after_the_timeout() -> None:
+    app = stack(ASGI_THREAD_POOL_IDLE=2, ASGI_THREAD_POOL_IDLE_TIMEOUT=0.3)
     pool = app.boundary.pool
     assert pool is not None
     GATE.clear()
@@ -150,6 +150,15 @@ async def test_pool_grows_with_concurrency_and_trims_to_the_idle_bound() -> None
     GATE.set()
     names = {r.text for r in await asyncio.gather(*tasks)}
     assert len(names) == 6
+    # Above the bound, but not idle for the timeout yet: kept, so a burst that comes
+    # back finds its threads (no thread started per request under steady load).
+    assert pool.live == 6 and pool.idle == 6
+    again = {(await call(app, path="/name/")).text for _ in range(3)}
+    assert again <= names and pool.threads_started == 6
+    for _ in range(300):
+        if pool.live == 2:
+            break
+        await asyncio.sleep(0.01)
     assert pool.live == 2 and pool.idle == 2
     retired = [t for t in threading.enumerate() if t.name in names]
     for _ in range(200):
@@ -158,6 +167,29 @@ async def test_pool_grows_with_concurrency_and_trims_to_the_idle_bound() -> None
             break
         await asyncio.sleep(0.01)
     assert len(retired) == 2  # the 4 extra worker threads exited
+
+
+@needs_executor
+async def test_steady_concurrency_above_the_idle_bound_starts_no_threads() -> None:
+    # 12 requests in flight at a time, bound 2: before the idle timeout existed, every
+    # release above the bound retired a thread and the next request started one.
+    app = stack(ASGI_THREAD_POOL_IDLE=2)
+    pool = app.boundary.pool
+    assert pool is not None
+
+    async def wave() -> None:
+        GATE.clear()
+        tasks = [asyncio.ensure_future(call(app, path="/block/")) for _ in range(12)]
+        while pool.live - pool.idle < 12:
+            await asyncio.sleep(0.005)
+        GATE.set()
+        await asyncio.gather(*tasks)
+
+    await wave()
+    started = pool.threads_started
+    for _ in range(5):
+        await wave()
+    assert pool.threads_started == started == 12
 
 
 @needs_executor

@@ -19,11 +19,15 @@ from typing import Any
 import httpx
 import pytest
 
+from middleware_stack.settings import DEFAULT_THREAD_POOL_IDLE_TIMEOUT
 from tests.conftest import PG, need_tool
 from tests.reliability.conftest import ORIGIN, proc_status
 from tests.servers import Server
 
 LUA = Path(__file__).with_name("mix.lua")
+#: Long enough for the pool to retire idle threads above its bound (the example keeps
+#: the default ASGI_THREAD_POOL_IDLE_TIMEOUT).
+SETTLE = DEFAULT_THREAD_POOL_IDLE_TIMEOUT + 1.5
 RESULTS = Path(os.environ.get("RELIABILITY_RESULTS", "/tmp/middleware_stack-reliability.json"))
 
 
@@ -107,6 +111,7 @@ def test_mixed_load_has_no_errors_no_leaks_and_correct_responses(
     first = total // 5
 
     wrk(url, 2_000)  # warm up: pool threads, DB connections, caches
+    time.sleep(SETTLE)  # threads above the pool's idle bound retire after its idle timeout
     before = proc_status(pid)
 
     sample_problems: list[str] = []
@@ -119,7 +124,7 @@ def test_mixed_load_has_no_errors_no_leaks_and_correct_responses(
     db_at_10k = postgres.count(env["EXAMPLE_PG_APP"])
     phase2 = wrk(url, total - first)
     sampler.join(120)
-    time.sleep(1.0)  # let the pool retire threads above its idle bound
+    time.sleep(SETTLE)  # let the pool retire threads above its idle bound
     at_50k = proc_status(pid)
     db_at_50k = postgres.count(env["EXAMPLE_PG_APP"])
 
