@@ -32,7 +32,7 @@ import threading
 import time
 import types
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import CoroutineType, FrameType, GeneratorType
 from typing import Any, Protocol
 
@@ -185,29 +185,34 @@ def hand_back(tls: ThreadState, frame: Any, kind: Any) -> None:
 
 
 @types.coroutine
-def charged(aw: Awaitable[Any], owner: Owner, kind: str) -> Generator[Any, Any, Any]:
-    """Await ``aw`` with its code charged to ``owner`` as ``kind`` (a send or receive
-    closure that ``owner``'s layer installed)."""
+def charged(
+    aw: Awaitable[Any],
+    owner: Owner,
+    kind: str,
+    then: Callable[[Any], None] | None = None,
+) -> Generator[Any, Any, Any]:
+    """Await ``aw`` with its code charged to ``owner`` as ``kind``: an inner boundary's
+    layer (``"call"``), or a send/receive closure that ``owner``'s layer installed.
+
+    ``then(owner)`` runs after a normal return (the completion checks of a call).
+    """
     it = iterator(aw)
     tls = owner.tls
     log = tls.log
     if log is None:  # not inside a driven step: nothing to time or link
-        return (yield from it)
-    prev = tls.cur
-    pkind = tls.kind
-    log.append((perf_counter(), owner, kind))
-    tls.cur = owner
-    tls.kind = kind
-    try:
         result = yield from it
-    except BaseException:
-        hand_back(tls, prev, pkind)
-        raise
-    log = tls.log  # hand_back, inlined
-    if log is not None:
-        log.append((perf_counter(), prev, pkind))
-        tls.cur = prev
-        tls.kind = pkind
+    else:
+        prev = tls.cur
+        pkind = tls.kind
+        log.append((perf_counter(), owner, kind))
+        tls.cur = owner
+        tls.kind = kind
+        try:
+            result = yield from it
+        finally:
+            hand_back(tls, prev, pkind)
+    if then is not None:
+        then(owner)
     return result
 
 

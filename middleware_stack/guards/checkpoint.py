@@ -2,12 +2,13 @@
 
 ``Checkpoint(app)`` stands where the layer stood in the chain. Each call creates a
 :class:`Frame`: it checks the scope coming in, hands the layer a checking ``send``
-(and ``receive``), drives the layer's coroutine step by step (see :mod:`.blocking`)
-and checks what is unfinished when it returns.
+(and ``receive``), runs the layer with its hand-overs logged (the request's outermost
+boundary also drives its steps; see :mod:`.blocking`) and checks what is unfinished
+when it returns.
 
 Frames of one request find each other without contextvars: a frame is created while
-its caller's step runs, and the running step's owner is kept per thread, so the
-caller's frame is ``thread_state().frame`` at creation. That link tells who built a
+its caller's code runs, and the frame whose code runs now is kept per thread, so the
+caller's frame is ``thread_state().cur`` at creation. That link tells who built a
 new scope, whether a ``send`` is the outer boundary's own (passed through, nothing to
 time) or a closure the outer layer installed (timed as that layer's), and lets a
 violation be reported once, at the innermost boundary where it appears.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from middleware_stack.guards import protocol
@@ -29,10 +30,7 @@ from middleware_stack.guards.blocking import (
     _local,
     charged,
     drive,
-    hand_back,
     install_task_factory,
-    iterator,
-    perf_counter,
     thread_state,
 )
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
@@ -63,7 +61,8 @@ class Checkpoint:
         aw = self.app(scope, receive, frame._send)
         if frame.parent is None:
             return drive(aw, frame, "call")
-        return _call(aw, frame)
+        # An inner boundary: its steps are driven by the request's outermost one.
+        return charged(aw, frame, "call", _RETURNED)
 
     def __repr__(self) -> str:
         return f"<Checkpoint {self.stats.label} around {self.app!r}>"
@@ -283,53 +282,12 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
     return frame
 
 
-@types.coroutine
-def _call(aw: Awaitable[None], frame: Frame) -> Generator[Any, Any, None]:
-    """An inner boundary: the layer's code is ``frame``'s from here until it returns.
-
-    Its steps are driven by the request's outermost boundary; this only logs the two
-    hand-overs (see :mod:`.blocking`) and runs the completion checks.
-    """
-    it = iterator(aw)
-    tls = frame.tls
-    log = tls.log
-    if log is None:  # awaited outside any guarded step: nothing to time
-        yield from it
-        frame.returned()
-        return
-    prev = tls.cur
-    pkind = tls.kind
-    log.append((perf_counter(), frame, "call"))
-    tls.cur = frame
-    tls.kind = "call"
-    try:
-        yield from it
-    except BaseException:
-        hand_back(tls, prev, pkind)
-        raise
-    log = tls.log  # hand_back, inlined
-    if log is not None:
-        log.append((perf_counter(), prev, pkind))
-        tls.cur = prev
-        tls.kind = pkind
-    # Frame.returned's quiet path, inlined.
-    scope = frame.scope
-    if (
-        type(scope) is not dict
-        or frame.phase < _H_TRAILERS
-        or frame.kind != "http"
-        or scope != frame.snapshot
-        or (len(h) if type(h := scope.get("headers")) is list else -1) != frame.headers_len
-    ):
-        frame.returned()
-
-
 _new = object.__new__
 _running_loop = asyncio._get_running_loop
 _SEND = Frame._send
 _RECEIVE = Frame._receive
+_RETURNED = Frame.returned
 _Method = types.MethodType
-_H_TRAILERS = protocol.H_TRAILERS
 _RequestState = protocol.RequestState
 _check_scope = protocol.check_scope
 _check_http_send = protocol.check_http_send
