@@ -105,10 +105,14 @@ def test_failed_transaction_leaves_nothing_open_on_the_reused_thread(
     env = {"CONN_MAX_AGE": "60", "ASGI_THREAD_POOL_IDLE": "1", "ATOMIC_REQUESTS": atomic_requests}
     with site(**env) as (srv, _), httpx.Client() as c:
         first = c.get(srv.url + "/tx-state/").json()
+        time.sleep(0.5)  # its thread back in the pool, alone: the failing request gets it
         assert c.get(srv.url + "/fail-tx/").status_code == 500
         # The failed request may still be finishing (Django closes the response after
-        # sending it); then the next request gets a second thread. Ask until the failed
+        # sending it). Give it time to hand its thread back: the pool is LIFO and keeps
+        # an extra thread for its idle timeout, so a request started meanwhile would put
+        # a second thread on top for the rest of this test. Then ask until the failed
         # request's thread answers, checking every answer on the way.
+        time.sleep(0.5)
         seen = []
         for _ in range(50):
             after = c.get(srv.url + "/tx-state/").json()
