@@ -502,6 +502,51 @@ async def test_clean_headers_appended_in_place_pass_and_keep_the_declared_length
     )
 
 
+class EditsResponseHeaders:
+    """Edits the response headers the inner boundary checked: ``how`` says in which way."""
+
+    def __init__(self, app: ASGIApp, how: str, pair: tuple[Any, Any]) -> None:
+        self.app = app
+        self.how = how
+        self.pair = pair
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def edit(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message["headers"]
+                if self.how == "replace in place":
+                    headers[0] = self.pair  # same list, same length
+                elif self.how == "copy and append":
+                    message = {**message, "headers": [*headers, self.pair]}
+                else:  # "copy, replace and append"
+                    message = {**message, "headers": [self.pair, *headers[1:], (b"x-ok", b"1")]}
+            await send(message)
+
+        await self.app(scope, receive, edit)
+
+
+@pytest.mark.parametrize("how", ["replace in place", "copy and append", "copy, replace and append"])
+async def test_a_bad_header_put_into_checked_response_headers_any_way_is_blamed_on_its_layer(
+    how: str,
+) -> None:
+    # Unchanged pairs are not walked twice, but no edit of them slips through that.
+    edit = (EditsResponseHeaders, {"how": how, "pair": (b"X-Up", b"1")})
+    stack = build_stack(ok_app, [Clean, edit], checks="strict")
+    with pytest.raises(ASGIProtocolError) as info:
+        await call(stack)
+    assert str(info.value).startswith(
+        f"ASGI_MIDDLEWARE[1] ('{HERE}.EditsResponseHeaders'): sent a response header name "
+        "b'X-Up' that is not lowercase"
+    )
+
+
+@pytest.mark.parametrize("how", ["copy and append", "copy, replace and append"])
+async def test_a_second_content_length_in_a_copy_of_checked_headers_is_caught(how: str) -> None:
+    edit = (EditsResponseHeaders, {"how": how, "pair": (b"content-length", b"9")})
+    with pytest.raises(ASGIProtocolError, match="content-length"):
+        await call(build_stack(ok_app, [Clean, edit], checks="strict"))
+
+
 class DropsPath:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

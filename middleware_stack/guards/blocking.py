@@ -175,15 +175,6 @@ def _blame(log: list[Entry], start: float, end: float) -> None:
             frame.blocked(kind, seconds, start, end)
 
 
-def hand_back(tls: ThreadState, frame: Any, kind: Any) -> None:
-    """Control returns to ``frame``'s ``kind`` code (the end of a nested hand-over)."""
-    log = tls.log
-    if log is not None:
-        log.append((perf_counter(), frame, kind))
-        tls.cur = frame
-        tls.kind = kind
-
-
 @types.coroutine
 def charged(
     aw: Awaitable[Any],
@@ -196,7 +187,9 @@ def charged(
 
     ``then(owner)`` runs after a normal return (the completion checks of a call).
     """
-    it = iterator(aw)
+    # iterator(), inlined: this runs at every hand-over of a request.
+    it: Any = type(aw)
+    it = aw if it is CoroutineType or it is GeneratorType else aw.__await__()
     tls = owner.tls
     log = tls.log
     if log is None:  # not inside a driven step: nothing to time or link
@@ -210,7 +203,11 @@ def charged(
         try:
             result = yield from it
         finally:
-            hand_back(tls, prev, pkind)
+            log = tls.log  # the step that ends here may be a later one, or none
+            if log is not None:
+                log.append((perf_counter(), prev, pkind))
+                tls.cur = prev
+                tls.kind = pkind
     if then is not None:
         then(owner)
     return result

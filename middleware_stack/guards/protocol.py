@@ -122,8 +122,8 @@ class RequestState:
         self.flagged: list[object] | None = None  # messages already reported
         self.incomplete_flagged = False
         self.disconnected = False  # some boundary saw http/websocket.disconnect
-        self.vh: Any = None  # the response headers list validated last ...
-        self.vh_len = 0  # ... its length then ...
+        self.vh: Any = None  # a copy of the response header pairs validated last ...
+        self.vh_len = 0  # ... their number ...
         self.vh_cl = -1  # ... and the content-length it declared
 
 
@@ -439,21 +439,26 @@ def check_http_send(s: BoundaryState, m: Any) -> Problem | None:
         s.no_body = status < 200 or status in _NO_BODY_STATUS
         req = s.req
         found = -2
-        if headers is req.vh:
-            n = len(headers)
-            known = req.vh_len
+        known = req.vh_len
+        n = len(headers) if type(headers) is list else -1
+        if n >= known > 0 and (headers == req.vh if n == known else headers[:known] == req.vh):
+            # The pairs checked at an inner boundary, passed on as they were or with pairs
+            # appended, in place or in a copy (a layer adding its own, as most do): only
+            # the appended pairs need a look. ``req.vh`` is a copy of the checked pairs,
+            # so a pair replaced in place since compares unequal; equal pairs are mostly
+            # the same tuples (the comparison's identity shortcut).
             if n == known:
-                # Passed on from an inner boundary as the same, unresized list: checked there.
                 found = req.vh_cl
-            elif n > known:
-                # The same list with headers appended (a layer adding its own): scan those.
+            else:
                 found = _scan(headers[known:])
                 if found == -1:
                     found = req.vh_cl
                 elif found >= 0 and req.vh_cl >= 0:
                     found = -2  # a second content-length: the full path says what is wrong
         if found != -2:
-            req.vh_len = len(headers)
+            if n != known:
+                req.vh = headers[:]
+                req.vh_len = n
             req.vh_cl = found
             declared = found
         else:
@@ -466,7 +471,9 @@ def check_http_send(s: BoundaryState, m: Any) -> Problem | None:
                 if isinstance(checked, str):
                     return (R_LENGTH, f"sent {checked}", EXPECT["length"])
                 found = checked
-            req.vh, req.vh_len, req.vh_cl = headers, len(headers), found
+            req.vh = list(headers)
+            req.vh_len = len(req.vh)
+            req.vh_cl = found
             declared = found
         if declared >= 0 and not s.head and not s.no_body:
             s.declared = declared
