@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from time import perf_counter
 from typing import Any
 
@@ -90,6 +91,44 @@ class HandTiming:
             await send(message)
 
         await self.app(scope, receive, timed_send)
+
+
+_FLOOR: ContextVar[Any] = ContextVar("benchmarks_timing_floor", default=None)
+
+
+class FloorTiming:
+    """A lower bound, not a layer to use: the least any timing layer with the features
+    the timing layer must have can do per request.
+
+    It adds ``Server-Timing`` as :class:`HandTiming` does, but from a plain ``send``
+    (no coroutine of its own), publishes the request in a context variable (how view
+    metrics find it, in tasks and in Django's worker threads) and calls the one
+    ``on_record`` callback. It keeps no record, counts no bytes, times no first byte
+    and handles no exception. Whatever it costs over B, a complete layer costs more.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = perf_counter()
+
+        def timed_send(message: Message) -> Any:
+            if message["type"] == "http.response.start":
+                dur = (perf_counter() - start) * 1000.0
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"server-timing", b"total;dur=%.3f" % dur),
+                ]
+            return send(message)
+
+        token = _FLOOR.set(start)
+        await self.app(scope, receive, timed_send)
+        _FLOOR.reset(token)
+        count_record(start)
 
 
 class HandAuth:
@@ -204,6 +243,14 @@ def _build_stack(app: ASGIApp, entries: list[Any], checks: str = "off") -> ASGIA
     return stack
 
 
+def _unwatched(app: ASGIApp, entries: list[Any]) -> ASGIApp:
+    """checks='warn' with blocking attribution off: what the protocol checks cost alone."""
+    from django.test import override_settings
+
+    with override_settings(ASGI_MIDDLEWARE_BLOCKING_MS=0):
+        return _build_stack(app, entries, "warn")
+
+
 def _manual_stack(app: ASGIApp) -> ASGIApp:
     """The layers of ``S`` composed by hand around the same Django boundary."""
     from middleware_stack.boundary import DjangoBoundary
@@ -266,6 +313,7 @@ RAW_APPS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
     "cors-starlette": ("Starlette CORSMiddleware", _starlette_cors),
     "timing": ("contrib TimingMiddleware, one on_record", ours_timing),
     "timing-hand": ("hand-written timing (send wrapper)", HandTiming),
+    "timing-floor": ("lower bound: header + contextvar + one callback", FloorTiming),
     "auth": ("contrib AuthPassthrough + TrustedHeaderBackend", ours_auth),
     "auth-hand": ("hand-written header-reading auth", HandAuth),
     "S/B": ("build_stack(B, [timing, cors, auth])", lambda app: _build_stack(app, contrib_entries())),
@@ -274,6 +322,7 @@ RAW_APPS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
     "H/B": ("HandTiming(Starlette CORS(HandAuth(B)))", _hand_built),
     "S/B-warn": ("build_stack(B, [timing, cors, auth], checks='warn')", lambda app: _build_stack(app, contrib_entries(), "warn")),
     "S/B-strict": ("build_stack(B, [timing, cors, auth], checks='strict')", lambda app: _build_stack(app, contrib_entries(), "strict")),
+    "S/B-warn-noblock": ("S/B-warn with ASGI_MIDDLEWARE_BLOCKING_MS = 0", lambda app: _unwatched(app, contrib_entries())),
 }  # fmt: skip
 
 

@@ -45,7 +45,10 @@ STACKED = {"access-control-allow-origin": ORIGIN, "server-timing": None}
 
 
 #: Applications whose requests pass the contrib timing layer (with ``count_record``).
-TIMED_APPS = frozenset({"S", "timing", "S/B", "S/B-layers", "S/B-manual", "S/B-warn", "S/B-strict"})
+TIMED_APPS = frozenset(
+    {"S", "timing", "timing-floor", "S/B", "S/B-layers", "S/B-manual", "S/B-warn", "S/B-strict",
+     "S/B-warn-noblock"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ CASES: tuple[Case, ...] = (
     Case("cors-starlette preflight", "cors-starlette", _preflight(200)),
     Case("timing", "timing", _get({"server-timing": None}, headers=())),
     Case("timing-hand", "timing-hand", _get({"server-timing": None}, headers=())),
+    Case("timing-floor", "timing-floor", _get({"server-timing": None}, headers=())),
     Case("auth trusted", "auth", _get(headers=API[1:]), _ours_saw(USER)),
     Case("auth-hand trusted", "auth-hand", _get(headers=API[1:]), _hand_saw(USER)),
     Case("auth anonymous", "auth", _get(headers=()), _ours_saw(None)),
@@ -126,6 +130,7 @@ CASES: tuple[Case, ...] = (
     Case("H/B", "H/B", _get(STACKED)),
     Case("S/B-warn", "S/B-warn", _get(STACKED)),
     Case("S/B-strict", "S/B-strict", _get(STACKED)),
+    Case("S/B-warn-noblock", "S/B-warn-noblock", _get(STACKED)),
 )
 
 #: (name, app) held open for the memory benchmark; "B hold" is the harness's own share.

@@ -22,6 +22,8 @@ TARGETS: tuple[tuple[str, str, str, tuple[str, ...], str | None, float | None, s
      ("timing", "B"), "<=", 1.2, "µs"),
     ("timing_ratio", "Timing: added time, contrib / hand-written", "added_ratio",
      ("timing", "timing-hand", "B"), None, None, "x"),
+    ("timing_floor_added", "Timing lower bound (header + contextvar + one callback): added over B",
+     "added", ("timing-floor", "B"), None, None, "µs"),
     ("auth_trusted_added", "Auth, trusted header: added time over B", "added",
      ("auth trusted", "B"), "<=", 1.5, "µs"),
     ("auth_trusted_ratio", "Auth, trusted header: contrib / hand-written", "added_ratio",
@@ -56,6 +58,8 @@ TARGETS: tuple[tuple[str, str, str, tuple[str, ...], str | None, float | None, s
      ("S/B-warn", "S/B"), "<=", 3.0, "x"),
     ("checks_strict_over_off", "checks='strict' / 'off', 3 layers around B", "ratio",
      ("S/B-strict", "S/B"), None, None, "x"),
+    ("checks_noblock_over_off", "checks='warn', blocking attribution off / 'off'", "ratio",
+     ("S/B-warn-noblock", "S/B"), None, None, "x"),
     ("checks_off_over_manual", "checks='off' / same layers composed by hand", "ratio",
      ("S/B", "S/B-manual"), "~", 1.0, "x"),
     ("memory_S_over_A", "Memory per in-flight request, S / A", "memory",
@@ -386,7 +390,8 @@ def render(result: dict[str, Any], fmt: str = "md") -> str:
 
 DJANGO_PLOT = ("A", "A sync", "S0", "S0 sync", "S", "H", "D", "E", "A startproject", "S0 startproject",
                "S preflight", "H preflight", "D preflight")  # fmt: skip
-RAW_PLOT = ("B", "B+stack", "S/B-layers", "H/B", "S/B", "S/B-manual", "S/B-warn", "S/B-strict")
+RAW_PLOT = ("B", "B+stack", "S/B-layers", "H/B", "S/B", "S/B-manual", "S/B-warn", "S/B-strict",
+            "S/B-warn-noblock")  # fmt: skip
 LAYER_PAIRS = (
     ("CORS GET", "cors GET", "cors-starlette GET"),
     ("CORS preflight", "cors preflight", "cors-starlette preflight"),
