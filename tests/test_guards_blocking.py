@@ -17,9 +17,9 @@ from django.http import HttpRequest, HttpResponse
 from django.test import override_settings
 from django.urls import path
 
-from middleware_stack import build_stack
+from middleware_stack import StackWarning, build_stack
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
-from tests.asgi import call
+from tests.asgi import call, http_scope
 from tests.test_guards import Clean, Clean2, ok_app
 
 HERE = __name__
@@ -217,3 +217,70 @@ async def test_concurrent_requests_blame_only_the_sleeper(
     label = f"ASGI_MIDDLEWARE[1] ('{HERE}.SleepsInCall')"
     assert_only_blamed(stack, label)
     assert stack.check_report()[label]["blocking"] == 3
+
+
+async def test_the_servers_own_slow_send_is_blamed_on_no_layer(
+    checks_log: pytest.LogCaptureFixture,
+) -> None:
+    stack = build_stack(ok_app, [Clean], checks="warn")
+    scope = http_scope()
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def slow_server_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            time.sleep(SLEEP)  # the server's code, not a layer's
+
+    await stack(scope, receive, slow_server_send)
+    assert blocking_logs(checks_log) == []
+    assert all(c["max_blocking_ms"] < SLEEP * 1000 / 2 for c in stack.check_report().values())
+
+
+async def test_a_request_the_server_starts_inside_a_send_is_a_request_of_its_own(
+    checks_log: pytest.LogCaptureFixture,
+) -> None:
+    # uvicorn and hypercorn start a pipelined HTTP/1.1 request's task from inside the
+    # previous request's send; it must not become an inner call of that request.
+    stack = build_stack(ok_app, [Clean], checks="warn")
+    tasks: list[asyncio.Task[None]] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def discard(message: Message) -> None:
+        pass
+
+    async def send_then_start_next(message: Message) -> None:
+        if message["type"] == "http.response.body" and not tasks:
+            bad = http_scope(path="/next")
+            del bad["query_string"]  # the server's own mistake, in the second request
+            tasks.append(asyncio.get_running_loop().create_task(stack(bad, receive, discard)))
+
+    with pytest.warns(StackWarning, match="the ASGI server: passed an http scope without"):
+        await stack(http_scope(), receive, send_then_start_next)
+        await asyncio.gather(*tasks)
+    report = stack.check_report()
+    assert report["the ASGI server"]["violations"] == 1
+    assert all(c["violations"] == 0 for label, c in report.items() if label != "the ASGI server")
+
+
+class RunsInnerAppInATask:
+    """Hands its inner app to ``create_task`` (timeouts, racing a disconnect...)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.create_task(self.app(scope, receive, send))
+
+
+async def test_a_guarded_inner_app_is_a_native_coroutine_a_task_accepts() -> None:
+    stack = build_stack(ok_app, [RunsInnerAppInATask, Clean], checks="strict")
+    inner = stack._chain.app.app  # the checkpoint standing for Clean
+    coro = inner(http_scope(), None, None)
+    assert asyncio.iscoroutine(coro) and type(coro).__name__ == "coroutine"
+    coro.cr_frame.f_locals["aw"].close()  # the layer's own coroutine, never started
+    coro.close()
+    assert (await call(stack)).status == 200
+    assert all(c["violations"] == 0 for c in stack.check_report().values())

@@ -36,7 +36,16 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import CoroutineType, FrameType, GeneratorType
 from typing import Any, Protocol
 
-__all__ = ["Owner", "ThreadState", "charged", "drive", "install_task_factory", "thread_state"]
+__all__ = [
+    "Owner",
+    "ThreadState",
+    "charged",
+    "drive",
+    "driven",
+    "install_task_factory",
+    "server_side",
+    "thread_state",
+]
 
 perf_counter = time.perf_counter
 
@@ -175,25 +184,23 @@ def _blame(log: list[Entry], start: float, end: float) -> None:
             frame.blocked(kind, seconds, start, end)
 
 
-@types.coroutine
-def charged(
+async def charged(
     aw: Awaitable[Any],
     owner: Owner,
     kind: str,
     then: Callable[[Any], None] | None = None,
-) -> Generator[Any, Any, Any]:
+) -> Any:
     """Await ``aw`` with its code charged to ``owner`` as ``kind``: an inner boundary's
     layer (``"call"``), or a send/receive closure that ``owner``'s layer installed.
 
-    ``then(owner)`` runs after a normal return (the completion checks of a call).
+    ``then(owner)`` runs after a normal return (the completion checks of a call). A
+    native coroutine, so that a layer may hand an inner call to ``create_task`` or a
+    task group, which accept nothing else on Python 3.12+.
     """
-    # iterator(), inlined: this runs at every hand-over of a request.
-    it: Any = type(aw)
-    it = aw if it is CoroutineType or it is GeneratorType else aw.__await__()
     tls = owner.tls
     log = tls.log
     if log is None:  # not inside a driven step: nothing to time or link
-        result = yield from it
+        result = await aw
     else:
         prev = tls.cur
         pkind = tls.kind
@@ -201,7 +208,7 @@ def charged(
         tls.cur = owner
         tls.kind = kind
         try:
-            result = yield from it
+            result = await aw
         finally:
             log = tls.log  # the step that ends here may be a later one, or none
             if log is not None:
@@ -211,6 +218,35 @@ def charged(
     if then is not None:
         then(owner)
     return result
+
+
+async def server_side(tls: ThreadState, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Call and await the server's own ``send`` or ``receive`` with no layer current.
+
+    Its time is nobody's to blame, and what it starts is not a layer's: a server may
+    start the next pipelined request's task from inside the previous one's ``send``,
+    and that request must begin as a request of its own, not as an inner call.
+    """
+    log = tls.log
+    if log is None:
+        return await fn(*args)
+    prev = tls.cur
+    pkind = tls.kind
+    log.append((perf_counter(), None, None))
+    tls.cur = tls.kind = None
+    try:
+        return await fn(*args)
+    finally:
+        log = tls.log
+        if log is not None:
+            log.append((perf_counter(), prev, pkind))
+            tls.cur = prev
+            tls.kind = pkind
+
+
+async def driven(aw: Awaitable[Any], owner: Owner) -> Any:
+    """:func:`drive` for a request's outermost boundary, as a native coroutine."""
+    return await drive(aw, owner, "call")
 
 
 async def _owned(coro: Awaitable[Any], owner: Owner) -> Any:

@@ -29,8 +29,9 @@ from middleware_stack.guards.blocking import (
     ThreadState,
     _local,
     charged,
-    drive,
+    driven,
     install_task_factory,
+    server_side,
     thread_state,
 )
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,11 +59,12 @@ class Checkpoint:
         if frame.receive_blame is not None or frame.kind == "lifespan":
             # Lifespan send checks need what this layer received; once per process.
             receive = frame._receive
-        aw = self.app(scope, receive, frame._send)
         if frame.parent is None:
-            return drive(aw, frame, "call")
+            # The request's outermost boundary: it drives the steps, and what it sends
+            # or receives goes to the server, whose code no layer is charged for.
+            return driven(self.app(scope, receive, frame._send_server), frame)
         # An inner boundary: its steps are driven by the request's outermost one.
-        return charged(aw, frame, "call", _RETURNED)
+        return charged(self.app(scope, receive, frame._send), frame, "call", _RETURNED)
 
     def __repr__(self) -> str:
         return f"<Checkpoint {self.stats.label} around {self.app!r}>"
@@ -178,10 +180,21 @@ class Frame(protocol.BoundaryState):
             return self.send_in(message)
         return charged(self.send_in(message), owner, "send")
 
+    def _send_server(self, message: Message) -> Any:
+        """The outermost boundary's ``send``: checked, then the server's own."""
+        problem = self.check_send(self, message)
+        if problem is not None:
+            self.cp.guard.violation(self.cp.stats, self, problem, message)
+        return server_side(self.tls, self.send_in, message)
+
     async def _receive(self) -> Message:
+        message: Message
         owner = self.receive_owner
         if owner is None:
-            message = await self.receive_in()
+            if self.parent is None:
+                message = await server_side(self.tls, self.receive_in)
+            else:
+                message = await self.receive_in()
         else:
             message = await charged(self.receive_in(), owner, "receive")
         problem = self.check_receive(self, message)
@@ -255,7 +268,13 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
         # whatever it calls is timed there. Anything else is the outer layer's.
         watch = checkpoint.watch
         frame.send_owner = (
-            parent if watch and (type(send) is not _Method or send.__func__ is not _SEND) else None
+            parent
+            if watch
+            and (
+                type(send) is not _Method
+                or (send.__func__ is not _SEND and send.__func__ is not _SEND_SERVER)
+            )
+            else None
         )
         if type(receive) is _Method and receive.__func__ is _RECEIVE:
             # A checked receive passed through: its boundary checks these messages
@@ -285,6 +304,7 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
 _new = object.__new__
 _running_loop = asyncio._get_running_loop
 _SEND = Frame._send
+_SEND_SERVER = Frame._send_server
 _RECEIVE = Frame._receive
 _RETURNED = Frame.returned
 _Method = types.MethodType
