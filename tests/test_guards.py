@@ -299,6 +299,40 @@ async def test_a_message_passed_on_unchanged_is_blamed_only_on_the_layer_that_ma
     }
 
 
+class CopiesMessages:
+    """Forwards a copy of every message (a correct layer that never edits in place)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def copying(message: Message) -> None:
+            await send(dict(message))
+
+        await self.app(scope, receive, copying)
+
+
+async def test_a_broken_message_passed_on_as_a_copy_is_blamed_only_on_its_maker() -> None:
+    stack = build_stack(
+        ok_app, [CopiesMessages, (Sends, {"messages": [BODY, START, BODY]})], checks="warn"
+    )
+    with pytest.warns(StackWarning, match="sent http.response.body before"):
+        await call(stack)
+    counts = {k: v["violations"] for k, v in stack.check_report().items()}
+    assert counts[f"ASGI_MIDDLEWARE[0] ('{HERE}.CopiesMessages')"] == 0
+    assert counts[f"ASGI_MIDDLEWARE[1] ({SENDS!r})"] == 1
+
+
+async def test_announcing_trailers_and_never_sending_them_is_an_incomplete_response() -> None:
+    announced = {**START, "trailers": True}
+    with pytest.raises(ASGIProtocolError) as info:
+        await call(guarded((Sends, {"messages": [announced, BODY]})))
+    assert "returned before the final http.response.trailers" in str(info.value)
+    trailers = {"type": "http.response.trailers", "headers": [(b"x-t", b"1")]}
+    stack = guarded((Sends, {"messages": [announced, BODY, trailers]}))
+    assert (await call(stack)).status == 200
+
+
 class GrowsBody:
     """Appends to the body but keeps the app's content-length: the classic bug."""
 
@@ -571,6 +605,40 @@ async def test_a_malformed_scope_from_the_server_is_blamed_on_the_server() -> No
     ):
         await call(stack, scope=scope)
     assert stack.check_report()["the ASGI server"]["violations"] == 1
+
+
+class RewritesHostInPlace:
+    """Replaces a pair of the request headers in place: same list, same length."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["headers"][0] = (b"host", b"internal.example")
+        await self.app(scope, receive, send)
+
+
+async def test_a_request_header_replaced_in_place_is_a_scope_mutation() -> None:
+    with pytest.raises(ASGIProtocolError) as info:
+        await call(guarded(RewritesHostInPlace), headers=[("host", "example.com")])
+    assert str(info.value).startswith(
+        f"ASGI_MIDDLEWARE[1] ('{HERE}.RewritesHostInPlace'): changed the scope it received "
+        "instead of copying it (key(s) 'headers')"
+    )
+
+
+@pytest.mark.parametrize("scope", [None, [("type", "http")], "http"])
+async def test_a_scope_that_is_not_a_dict_is_named_as_such_and_blamed_on_the_server_only(
+    scope: Any,
+) -> None:
+    stack = build_stack(ok_app, [Clean, Clean2], checks="warn")
+    # Clean and Clean2 pass it on unchanged; the Django boundary then cannot read it.
+    what = f"the ASGI server: passed a scope that is a {type(scope).__name__}"
+    with pytest.warns(StackWarning, match=what), pytest.raises(TypeError):
+        await stack(scope, None, None)
+    report = stack.check_report()
+    assert report["the ASGI server"]["violations"] == 1
+    assert all(c["violations"] == 0 for label, c in report.items() if label != "the ASGI server")
 
 
 # -- receive ---------------------------------------------------------------------------

@@ -123,8 +123,10 @@ class Guard:
             flagged = req.flagged
             if flagged is None:
                 flagged = req.flagged = []
-            elif any(m is message for m in flagged):
-                return  # passed on unchanged from an inner boundary: reported there
+            elif any(m is message or m == message for m in flagged):
+                # Passed on from an inner boundary, as it was or as an equal copy:
+                # reported there, against the layer that produced it.
+                return
             flagged.append(message)
         rule, what, expected = problem
         stats.violations += 1

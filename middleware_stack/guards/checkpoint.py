@@ -126,7 +126,7 @@ class Frame(protocol.BoundaryState):
             headers = scope.get("headers")
             if (len(headers) if type(headers) is list else -1) != self.headers_len:
                 self.check_mutation()
-        if self.phase >= protocol.H_TRAILERS and self.kind == "http":
+        if self.phase == protocol.H_DONE and self.kind == "http":
             return
         req = self.req
         if req.incomplete_flagged:
@@ -148,7 +148,11 @@ class Frame(protocol.BoundaryState):
         ):
             return
         changed = sorted(
-            {k for k in scope if k not in snapshot or snapshot[k] is not scope[k]}
+            {
+                k
+                for k in scope
+                if k not in snapshot or (snapshot[k] is not scope[k] and snapshot[k] != scope[k])
+            }
             | {k for k in snapshot if k not in scope}
         )
         if not changed:
@@ -156,7 +160,7 @@ class Frame(protocol.BoundaryState):
         # Every frame sharing this scope object now accepts its new contents.
         frame: Frame | None = self
         while frame is not None and frame.scope is scope:
-            frame.snapshot = scope.copy()
+            frame.snapshot = _snapshot(scope)
             frame.headers_len = len(headers) if type(headers) is list else -1
             frame = frame.parent
         if self.stats.index is None:
@@ -239,16 +243,16 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
             if loop is not None:
                 install_task_factory(loop)
                 tls.loop = loop
-        problem = _check_scope(scope)
+        problem = _check_scope(frame.scope)  # the object as received, dict or not
         if problem is not None:
-            guard.violation(guard.server, frame, problem, scope)
-        frame.snapshot = scope.copy()
+            guard.violation(guard.server, frame, problem, frame.scope)
+        frame.snapshot = _snapshot(scope)
         headers = scope.get("headers")
         frame.headers_len = len(headers) if type(headers) is list else -1
     else:
         frame.parent = parent
         frame.req = parent.req
-        if scope is parent.scope:
+        if frame.scope is parent.scope:
             # Unchanged? Then share the outer frame's snapshot.
             headers = scope.get("headers")
             n = len(headers) if type(headers) is list else -1
@@ -258,10 +262,10 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
             frame.headers_len = n
         else:
             # A copy: only what differs from the checked outer scope needs a look.
-            problem = _check_scope(scope, parent.snapshot.get("headers"), parent.headers_len)
+            problem = _check_scope(frame.scope, parent.snapshot.get("headers"))
             if problem is not None:
-                checkpoint.guard.violation(parent.stats, frame, problem, scope)
-            frame.snapshot = scope.copy()
+                checkpoint.guard.violation(parent.stats, frame, problem, frame.scope)
+            frame.snapshot = _snapshot(scope)
             headers = scope.get("headers")
             frame.headers_len = len(headers) if type(headers) is list else -1
         # The outer boundary's own checked send, passed through, needs no timing:
@@ -302,6 +306,18 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
 
 
 _new = object.__new__
+
+
+def _snapshot(scope: Any) -> dict[str, Any]:
+    """A copy to compare the scope with later; the headers list is copied too, so a
+    pair replaced in place shows (the scope's other values are compared by identity)."""
+    snapshot: dict[str, Any] = scope.copy()
+    headers = snapshot.get("headers")
+    if type(headers) is list:
+        snapshot["headers"] = headers[:]
+    return snapshot
+
+
 _running_loop = asyncio._get_running_loop
 _SEND = Frame._send
 _SEND_SERVER = Frame._send_server

@@ -260,12 +260,12 @@ def _content_length(headers: Any) -> int | str:
 _KEYSETS = {kind: frozenset(keys) for kind, keys in REQUIRED.items()}
 
 
-def check_scope(scope: object, known: Any = None, known_len: int = -1) -> Problem | None:
+def check_scope(scope: object, known: Any = None) -> Problem | None:
     """Shape, required keys and header types of a connection scope.
 
-    ``known`` is a headers list found valid when it had ``known_len`` pairs (in the
-    scope this one was copied from): when the scope holds that very list, still that
-    long, its pairs are not walked again.
+    ``known`` is a copy of a headers list found valid (in the scope this one was copied
+    from): when the scope's headers are equal to it, pair for pair, they are not walked
+    again (equal pairs are, in practice, the very same tuples).
     """
     if type(scope) is dict:
         # The fast path: a well-formed http scope, looked up without defaults.
@@ -281,7 +281,7 @@ def check_scope(scope: object, known: Any = None, known_len: int = -1) -> Proble
                 and type(scope.get("root_path", "")) is str
             ):
                 headers: Any = scope["headers"]
-                if headers is known and len(headers) == known_len:
+                if known is not None and headers == known:
                     return None
                 if type(headers) is list:
                     for name, value in headers:
@@ -684,8 +684,15 @@ def check_lifespan_receive(s: BoundaryState, m: Any) -> Problem | None:
 def check_completion(s: BoundaryState, kind: object) -> Problem | None:
     """What is unfinished when a layer returned normally (None if nothing)."""
     if kind == "http":
-        if s.phase >= H_TRAILERS or s.disconnected or s.req.disconnected:
+        if s.phase == H_DONE or s.disconnected or s.req.disconnected:
             return None
+        if s.phase == H_TRAILERS:
+            return (
+                R_INCOMPLETE,
+                "returned before the final http.response.trailers (trailers=True was "
+                "announced in http.response.start)",
+                EXPECT["complete"],
+            )
         if s.phase == H_START:
             return (
                 R_INCOMPLETE,
