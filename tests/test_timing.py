@@ -180,7 +180,17 @@ async def test_timing_allow_origin_is_sent_with_the_header() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["", "https://a.example/path", "*, https://a.example", ["*", "https://a"], 3, []]
+    "value",
+    [
+        "",
+        "https://a.example/path",
+        "*, https://a.example",
+        ["*", "https://a"],
+        3,
+        [],
+        "https://bücher.example",
+        "https://a.example\r\nx-injected: 1",
+    ],
 )
 def test_bad_timing_allow_origin_is_a_configuration_error(value: Any) -> None:
     with pytest.raises(StackConfigurationError) as info:
@@ -195,6 +205,21 @@ async def test_the_apps_own_header_list_is_not_modified() -> None:
     for _ in range(3):
         await call(layer)
     assert app.headers == [(b"content-type", b"text/plain")]
+
+
+async def test_an_app_reusing_one_start_message_gets_one_header_per_response() -> None:
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"x-app", b"1")]}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(start)  # the same dict for every response
+        await send({"type": "http.response.body", "body": b""})
+
+    layer, _ = timing(app, timing_allow_origin="*")
+    for _ in range(3):
+        response = await call(layer)
+        assert len(response.header_all("server-timing")) == 1
+        assert len(response.header_all("timing-allow-origin")) == 1
+    assert start["headers"] == [(b"x-app", b"1")]
 
 
 async def test_other_server_timing_headers_from_the_app_are_kept() -> None:
@@ -560,6 +585,16 @@ async def test_excluded_paths_get_no_header_and_no_record() -> None:
     assert (await call(layer, "GET", "/static/app.css")).header("server-timing") is None
     assert (await call(layer, "GET", "/healthz/more")).header("server-timing") is not None
     assert [r.path for r in records] == ["/healthz/more"]
+
+
+async def test_each_excluded_pattern_keeps_its_own_flags_groups_and_backreferences() -> None:
+    # Valid alone, broken or changed if joined into one expression.
+    patterns = [r"(?i)^/health$", r"^/(?P<x>a)(?P=x)$", r"^/(?P<x>b)\1$"]
+    layer, records = timing(hello(), exclude_paths=patterns)
+    for excluded in ("/HEALTH", "/aa", "/bb"):
+        assert (await call(layer, "GET", excluded)).header("server-timing") is None
+    assert (await call(layer, "GET", "/ab")).header("server-timing") is not None
+    assert [r.path for r in records] == ["/ab"]
 
 
 async def test_exclusion_cache_stays_bounded_under_random_paths() -> None:

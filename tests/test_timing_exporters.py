@@ -105,6 +105,17 @@ def test_prometheus_exporter_can_be_built_twice_for_one_registry() -> None:
     assert first.counter is second.counter
 
 
+def test_a_new_registry_never_inherits_the_metrics_of_a_freed_one() -> None:
+    # Registries made and dropped one after another often reuse the same id().
+    for _ in range(20):
+        registry = CollectorRegistry()
+        exporter = PrometheusExporter(registry)
+        exporter.counter.labels("GET", "x", "2xx").inc()
+        names = {m.name for m in registry.collect()}
+        assert "http_server_requests" in names, names
+        del registry, exporter
+
+
 async def test_otel_exporter_records_the_semantic_convention_histogram(site: Any) -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader

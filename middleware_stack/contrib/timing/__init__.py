@@ -177,14 +177,18 @@ class _HTTPTiming(TimingRecord):
                 value = b"total;dur=%.3f" % (elapsed * 1000.0)
                 if self.metrics:
                     value += b", " + format_metrics(self.metrics)
-                # Added in place to a new list, as Starlette's layers and the boundary do.
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    (b"server-timing", value),
-                    *self._extra,
-                ]
+                # A new message with a new list: an app may send one message dict for
+                # every response, and this request's timing must not stay in it.
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", ()),
+                        (b"server-timing", value),
+                        *self._extra,
+                    ],
+                }
             elif self._extra:
-                message["headers"] = [*message.get("headers", ()), *self._extra]
+                message = {**message, "headers": [*message.get("headers", ()), *self._extra]}
         elif kind == "http.response.pathsend":
             self.time_to_first_byte = self.duration = perf_counter() - self.start
         return self._send(message)
@@ -326,7 +330,9 @@ def format_metrics(metrics: Iterable[tuple[str, float | None, str | None]]) -> b
 
 # -- option parsing ----------------------------------------------------------------------
 
-_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/,;\"\\]+")
+#: scheme://host[:port] in ASCII, as the Origin header serializes it (IDNA hosts in
+#: their xn-- form), or "null".
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/,;\"\\]+|null")
 
 
 def _callbacks(value: Any) -> list[OnRecord]:
@@ -389,16 +395,22 @@ def _exclusion(paths: Any) -> Callable[[str], Any] | None:
         )
     if not items:
         return None
+    compiled = []
     for p in items:
         try:
-            re.compile(p)
+            compiled.append(re.compile(p))
         except re.error as exc:
             raise StackConfigurationError(
                 f"exclude_paths entry {p!r} is not a valid regular expression: {exc}.",
                 hint="Paths are matched with re.match (anchored at the start of the path).",
                 id="middleware_stack.E202",
             ) from exc
-    return re.compile("|".join(f"(?:{p})" for p in items)).match
+    if len(compiled) == 1:
+        return compiled[0].match
+    # Each on its own, not joined into one: inline flags, group names and
+    # backreferences keep the meaning they have alone (answers are cached per path).
+    matchers = tuple(c.match for c in compiled)
+    return lambda path: any(m(path) for m in matchers) or None
 
 
 def _allow_origin(value: Any) -> bytes | None:
@@ -406,12 +418,14 @@ def _allow_origin(value: Any) -> bytes | None:
         return None
     items = [value] if isinstance(value, str) else value
     ok = isinstance(items, list | tuple) and bool(items)
-    ok = ok and all(isinstance(o, str) and (o == "*" or _ORIGIN.fullmatch(o)) for o in items)
+    ok = ok and all(
+        isinstance(o, str) and o.isascii() and (o == "*" or _ORIGIN.fullmatch(o)) for o in items
+    )
     if not ok or ("*" in items and len(items) > 1):
         raise StackConfigurationError(
             f"timing_allow_origin={value!r} is not '*' or a list of origins.",
             hint='Write "timing_allow_origin": "*" or ["https://app.example.com"] '
-            "(scheme://host[:port], no path).",
+            "(scheme://host[:port], no path; an international host in its xn-- form).",
             id="middleware_stack.E203",
         )
     return ", ".join(items).encode("ascii")

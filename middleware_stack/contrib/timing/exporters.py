@@ -13,6 +13,7 @@ class (``2xx``) for Prometheus.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,7 +76,11 @@ class LoggingExporter:
         )
 
 
-_prometheus_metrics: dict[tuple[int, str], tuple[Any, Any]] = {}
+#: registry -> namespace -> (histogram, counter). Weak keys: a registry that is gone
+#: takes its metrics with it, and a new one never inherits them through a reused id().
+_prometheus_metrics: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class PrometheusExporter:
@@ -99,10 +104,10 @@ class PrometheusExporter:
         from prometheus_client import REGISTRY, Counter, Histogram
 
         registry = REGISTRY if registry is None else registry
-        key = (id(registry), namespace)
-        if key not in _prometheus_metrics:  # one set per registry: stacks may be rebuilt
+        metrics = _prometheus_metrics.setdefault(registry, {})
+        if namespace not in metrics:  # one set per registry: stacks may be rebuilt
             labels = ("method", "route", "status")
-            _prometheus_metrics[key] = (
+            metrics[namespace] = (
                 Histogram(
                     "http_server_request_duration_seconds",
                     "Time until the final response body was sent, per request.",
@@ -119,7 +124,7 @@ class PrometheusExporter:
                     registry=registry,
                 ),
             )
-        self.histogram, self.counter = _prometheus_metrics[key]
+        self.histogram, self.counter = metrics[namespace]
 
     def __call__(self, record: TimingRecord) -> None:
         if record.scope_type != "http":
