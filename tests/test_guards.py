@@ -958,12 +958,13 @@ def test_format_report_says_when_checks_are_off() -> None:
     assert "Runtime checks are off" in format_report({})
 
 
-def test_bad_blocking_threshold_is_a_configuration_error() -> None:
+@pytest.mark.parametrize("value", ["20", -1, float("nan"), float("inf"), 10**400, True])
+def test_bad_blocking_threshold_is_a_configuration_error(value: Any) -> None:
     from middleware_stack import StackConfigurationError
 
     with (
-        override_settings(ASGI_MIDDLEWARE_BLOCKING_MS="20"),
-        pytest.raises(StackConfigurationError, match="ASGI_MIDDLEWARE_BLOCKING_MS = '20'"),
+        override_settings(ASGI_MIDDLEWARE_BLOCKING_MS=value),
+        pytest.raises(StackConfigurationError, match="ASGI_MIDDLEWARE_BLOCKING_MS = "),
     ):
         build_stack(ok_app, [Clean], checks="warn")
 

@@ -87,12 +87,13 @@ class Guard:
         if (
             isinstance(blocking_ms, bool)
             or not isinstance(blocking_ms, int | float)
-            or not blocking_ms >= 0
+            or not 0 <= blocking_ms < 1e9  # also refuses inf, NaN and ints past float range
         ):
             raise StackConfigurationError(
                 f"ASGI_MIDDLEWARE_BLOCKING_MS = {blocking_ms!r} must be a number of "
                 "milliseconds >= 0.",
-                hint="The default is 20; 0 turns loop-blocking attribution off.",
+                hint="The default is 20; 0 turns loop-blocking attribution off (a finite "
+                "number below 1e9 ms).",
                 id="middleware_stack.E010",
             )
         self.mode = mode
