@@ -21,6 +21,7 @@ context, since their consumers typically run database code through ``sync_to_asy
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -57,6 +58,28 @@ def _lowercase_headers(send: Send) -> Send:
     return lowercasing_send
 
 
+def _seconds(value: Any) -> float | None:
+    """``value`` as a finite float >= 0, or None (bools, strings, NaN, inf, huge ints)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond float range
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, shortened: an error message must not fail on a huge int."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        if isinstance(value, int):
+            return f"<an int of {value.bit_length()} bits>"
+        raise
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 class DjangoBoundary:
     """Answer lifespan, route websocket, lowercase headers and pool threads."""
 
@@ -83,24 +106,25 @@ class DjangoBoundary:
         idle = conf.thread_pool_idle if pool_idle is None else pool_idle
         if not isinstance(reuse, bool):
             raise StackConfigurationError(
-                f"ASGI_THREAD_REUSE = {reuse!r} must be True or False.",
+                f"ASGI_THREAD_REUSE = {_shown(reuse)} must be True or False.",
                 id="middleware_stack.E010",
             )
         if not isinstance(idle, int) or isinstance(idle, bool) or idle < 0:
             raise StackConfigurationError(
-                f"ASGI_THREAD_POOL_IDLE = {idle!r} must be an integer >= 0.",
+                f"ASGI_THREAD_POOL_IDLE = {_shown(idle)} must be an integer >= 0.",
                 hint="It bounds the idle worker threads (and so persistent DB connections) "
                 "kept between requests; the default is 8.",
                 id="middleware_stack.E010",
             )
+        # No pool ever holds more threads than this: a larger bound means "keep them all",
+        # and stays an ordinary number (describe() prints it).
+        idle = min(idle, sys.maxsize)
         timeout = conf.thread_pool_idle_timeout
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not 0 <= timeout < float("inf")
-        ):
+        grace = _seconds(timeout)
+        if grace is None:
             raise StackConfigurationError(
-                f"ASGI_THREAD_POOL_IDLE_TIMEOUT = {timeout!r} must be a number of seconds >= 0.",
+                f"ASGI_THREAD_POOL_IDLE_TIMEOUT = {_shown(timeout)} must be a number of "
+                "seconds >= 0.",
                 hint="Idle worker threads above ASGI_THREAD_POOL_IDLE are retired after this "
                 "long without a request; the default is 5.",
                 id="middleware_stack.E010",
@@ -110,7 +134,7 @@ class DjangoBoundary:
             self.pool = threads.ExecutorPool(
                 idle,
                 on_retire=_close_db_connections if self.is_django else None,
-                grace=float(timeout),
+                grace=grace,
             )
         elif reuse:
             _note_old_asgiref()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import sys
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, cast
 
 from asgiref.sync import iscoroutinefunction
@@ -408,6 +408,16 @@ def _compose(
         raise StackConfigurationError(
             f"ASGI_MIDDLEWARE must be a list of entries, not {type(entries).__name__}.",
             hint="Write ASGI_MIDDLEWARE = ['pkg.module.Factory', ...].",
+            id="middleware_stack.E001",
+        )
+    if isinstance(entries, Mapping | set | frozenset):
+        # A dict would be iterated as its keys (dropping every entry's options), a set
+        # in no particular order: the order of the layers is the point of the setting.
+        raise StackConfigurationError(
+            f"ASGI_MIDDLEWARE must be a list of entries, not a {type(entries).__name__}: "
+            "a list is ordered, its first entry the outermost layer.",
+            hint="Write ASGI_MIDDLEWARE = ['pkg.module.Factory', ('pkg.module.Other', "
+            "{'option': value}), ...].",
             id="middleware_stack.E001",
         )
     layers: list[Layer] = []

@@ -57,8 +57,10 @@ class Layer:
         self.middleware = middleware
         self.options: dict[str, Any] = dict(options) if options is not None else {}
         self.enabled = enabled
-        self.scopes: frozenset[str] = ALL_SCOPES if scopes is None else frozenset(scopes)
-        self.name: str = name or _default_name(middleware)
+        # Anything that is not a set of hashable values is kept as given, for
+        # parse_entry to refuse with the entry's position.
+        self.scopes: frozenset[str] = ALL_SCOPES if scopes is None else _frozen(scopes)
+        self.name: str = _default_name(middleware) if name is None else name
         self.ignore_order = ignore_order
         self.factory: Callable[..., Any] | None = (
             None if isinstance(middleware, str) else middleware
@@ -73,8 +75,25 @@ class Layer:
         return dotted_path(self.middleware)
 
     def __repr__(self) -> str:
-        extra = "" if self.scopes == ALL_SCOPES else f", scopes={sorted(self.scopes)}"
+        scopes = self.scopes
+        extra = "" if scopes == ALL_SCOPES else f", scopes={_listed(scopes)!r}"
         return f"Layer({self.path!r}, {self.options!r}{extra}, name={self.name!r})"
+
+
+def _frozen(scopes: Any) -> Any:
+    if isinstance(scopes, str | bytes):
+        return scopes
+    try:
+        return frozenset(scopes)
+    except TypeError:  # not iterable, or unhashable items
+        return scopes
+
+
+def _listed(scopes: Any) -> Any:
+    """Scopes in a stable order for messages: sets sorted (whatever their item types)."""
+    if isinstance(scopes, frozenset | set):
+        return sorted(scopes, key=repr)
+    return scopes
 
 
 def dotted_path(obj: object) -> str:
@@ -175,7 +194,7 @@ def _is_starlette_middleware(entry: object) -> bool:
 def _scopes(value: Any, index: int, path: str) -> frozenset[str]:
     if value is None:
         return ALL_SCOPES
-    if isinstance(value, str) or not isinstance(value, Iterable):
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise StackConfigurationError(
             f"'scopes' must be a list of scope types, not {value!r}.",
             index=index,
@@ -183,10 +202,16 @@ def _scopes(value: Any, index: int, path: str) -> frozenset[str]:
             hint=f"Write e.g. 'scopes': ['http']; known types: {', '.join(sorted(SCOPE_TYPES))}.",
             id="middleware_stack.E007",
         )
-    items = list(value)
-    unknown = [s for s in items if s not in SCOPE_TYPES]
+    items = list(_listed(value))
+    unknown = [s for s in items if not isinstance(s, str) or s not in SCOPE_TYPES]
     if unknown or not items:
-        what = f"unknown scope type(s) {unknown!r}" if unknown else "an empty 'scopes' list"
+        not_str = [s for s in unknown if not isinstance(s, str)]
+        if not_str:
+            what = f"scope type(s) {not_str!r} that are not strings"
+        elif unknown:
+            what = f"unknown scope type(s) {unknown!r}"
+        else:
+            what = "an empty 'scopes' list"
         close = difflib.get_close_matches(str(unknown[0]), SCOPE_TYPES, n=1) if unknown else []
         hint = f"Did you mean {close[0]!r}? " if close else ""
         raise StackConfigurationError(
@@ -318,9 +343,23 @@ def parse_entry(entry: Any, index: int) -> Layer:
             "Pass enabled=True or enabled=False.",
             path,
         )
+    if not isinstance(raw.ignore_order, bool):
+        raise _bad(
+            f"'ignore_order' must be True or False, not {raw.ignore_order!r}.",
+            index,
+            "Pass ignore_order=True or ignore_order=False.",
+            path,
+        )
+    if not isinstance(raw.name, str) or not raw.name:
+        raise _bad(
+            f"'name' must be a non-empty string, not {raw.name!r}.",
+            index,
+            "Give the layer a short label, e.g. name='api-cors', or leave it out.",
+            path,
+        )
     scopes = raw.scopes
     if scopes is not ALL_SCOPES:
-        scopes = _scopes(sorted(scopes), index, path)
+        scopes = _scopes(scopes, index, path)
     options = raw.options
     if any(not isinstance(k, str) for k in options):
         raise _bad(

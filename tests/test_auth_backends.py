@@ -438,6 +438,54 @@ async def test_required_path_challenge_names_the_bearer_scheme() -> None:
     assert r.status == 401 and r.header("www-authenticate") == "Bearer"
 
 
+@pytest.mark.parametrize("style", ["append in place", "replace the list"])
+async def test_every_401_is_a_new_message_so_outer_layers_never_pile_up_headers(
+    style: str,
+) -> None:
+    app = Recorder()
+    mw = layer(app, [trusted("127.0.0.1")], required_paths=[r"/api/"])
+    count = 0
+
+    async def outer(scope: Any, receive: Any, send: Any) -> None:
+        # An ordinary outer layer that adds a header to every response start.
+        nonlocal count
+        count += 1
+        extra = (b"x-request-id", str(count).encode())
+
+        async def tagging_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                if style == "append in place":
+                    message.setdefault("headers", []).append(extra)
+                else:
+                    message["headers"] = [*message.get("headers", []), extra]
+            await send(message)
+
+        await mw(scope, receive, tagging_send)
+
+    responses = [await call(outer, "GET", "/api/items") for _ in range(3)]
+    assert [r.status for r in responses] == [401, 401, 401]
+    assert [r.header_all("x-request-id") for r in responses] == [["1"], ["2"], ["3"]]
+    assert [len(r.headers) for r in responses] == [4, 4, 4]
+    assert responses[0].messages[0] is not responses[1].messages[0]
+
+
+@pytest.mark.parametrize("backends", ["one header backend", "header and bearer backends"])
+async def test_required_paths_match_the_path_below_root_path(backends: str) -> None:
+    app = Recorder()
+    chosen: list[Any] = [trusted("127.0.0.1")]
+    if backends == "header and bearer backends":  # the general (multi-backend) code path
+        chosen.append((BEARER, {"verify": sync_verify}))
+    mw = layer(app, chosen, required_paths=[r"^/api/"])
+    # Mounted under /app: scope["path"] includes root_path (ASGI), Django's path_info not.
+    r = await call(mw, "GET", "/app/api/items", root_path="/app")
+    assert r.status == 401 and app.scopes == []
+    assert (await call(mw, "GET", "/app/public", root_path="/app")).status == 200
+    assert (await call(mw, "GET", "/api/items", root_path="")).status == 401
+    ws = await ws_call(mw, ws_scope("/app/api/feed", root_path="/app"))
+    assert ws[-1]["code"] == 4401
+    assert len(app.scopes) == 1
+
+
 # -- websocket -----------------------------------------------------------------------
 
 
@@ -493,6 +541,25 @@ async def test_websocket_with_invalid_token_is_accepted_then_closed_with_4401() 
     assert app.scopes == []
 
 
+@pytest.mark.parametrize(
+    "token",
+    ["\u20ac", "\udcc3", "t\u00f6ken"],
+    ids=["non-latin-1", "surrogate-escaped-byte", "latin-1"],
+)
+async def test_websocket_subprotocol_token_outside_ascii_is_refused_not_a_crash(
+    token: str,
+) -> None:
+    app = Recorder()
+    mw = layer(app, [(BEARER, {"verify": sync_verify, "subprotocol_prefix": "bearer."})])
+    sent = await ws_call(mw, ws_scope(subprotocols=[f"bearer.{token}", "chat.v1"]))
+    # Accepted with the other subprotocol (never the token), then closed as invalid.
+    assert sent == [
+        {"type": "websocket.accept", "subprotocol": "chat.v1"},
+        {"type": "websocket.close", "code": 4401, "reason": "invalid credentials"},
+    ]
+    assert app.scopes == []
+
+
 async def test_websocket_on_required_path_without_identity_is_closed_with_4401() -> None:
     app = Recorder()
     mw = layer(app, [trusted("127.0.0.1")], required_paths=["/ws"])
@@ -534,6 +601,10 @@ def build(options: dict[str, Any]) -> Any:
         ({"required_paths": "^/api/"}, "E305", "not a list"),
         ({"user_backend": "nope.Backend"}, "E306", "cannot be used"),
         ({"create_unknown_user": "yes"}, "E307", "create_unknown_user"),
+        ({"backends": [(BEARER, {"verify": sync_verify, "realm": "\u20ac"})]}, "E307", "realm"),
+        ({"backends": [(BEARER, {"verify": sync_verify, "realm": "a\r\nb"})]}, "E307", "realm"),
+        ({"www_authenticate": "Basic\r\nSet-Cookie: x=1"}, "E307", "WWW-Authenticate"),
+        ({"www_authenticate": 'Bearer realm="\u20ac"'}, "E307", "WWW-Authenticate"),
     ],
 )
 def test_bad_configuration_fails_at_build_time(options: dict[str, Any], id: str, text: str) -> None:

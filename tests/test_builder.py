@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -18,6 +19,7 @@ from middleware_stack import (
     StackConfigurationError,
     StackWarning,
     build_stack,
+    threads,
 )
 from middleware_stack.builder import ScopeFilter
 from middleware_stack.types import Receive, Scope, Send
@@ -175,12 +177,48 @@ def test_scopes_filter_is_only_inserted_when_needed() -> None:
     assert isinstance(filtered._chain, ScopeFilter)
 
 
-@pytest.mark.parametrize("scopes", [["htp"], [], "http", ["http", 3]])
-def test_bad_scopes_are_refused(scopes: Any) -> None:
-    err = error_of([{"middleware": "tests.layers.Tag", "scopes": scopes}])
+@pytest.mark.parametrize(
+    "scopes",
+    [["htp"], [], "http", b"http", ["http", 3], [["http"]], ["http", None], [{"http"}], 5],
+)
+@pytest.mark.parametrize("form", ["dict", "Layer"])
+def test_bad_scopes_are_refused(scopes: Any, form: str) -> None:
+    entry: Any = (
+        {"middleware": "tests.layers.Tag", "scopes": scopes}
+        if form == "dict"
+        else Layer("tests.layers.Tag", scopes=scopes)
+    )
+    err = error_of([entry])
     assert err.id == "middleware_stack.E007"
     assert "ASGI_MIDDLEWARE[0]" in str(err) and "'tests.layers.Tag'" in str(err)
     assert "http" in (err.hint or "")
+
+
+def test_scope_types_that_are_not_strings_are_named_in_the_error() -> None:
+    scopes: Any = ["http", 1, None]
+    err = error_of([Layer("tests.layers.Tag", scopes=scopes)])
+    assert "scope type(s) [1, None] that are not strings" in str(err)
+    err = error_of([{"middleware": "tests.layers.Tag", "scopes": [["http"]]}])
+    assert "[['http']] that are not strings" in str(err)
+    assert "Did you mean 'http'?" in (err.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("entry", "needle"),
+    [
+        (Layer("tests.layers.Tag", name=5), "'name' must be a non-empty string, not 5"),  # type: ignore[arg-type]
+        (Layer("tests.layers.Tag", name=""), "'name' must be a non-empty string, not ''"),
+        (Layer("tests.layers.Tag", ignore_order="yes"), "'ignore_order' must be True or False"),  # type: ignore[arg-type]
+    ],
+)
+def test_layer_with_a_bad_name_or_flag_is_refused_with_its_position(
+    entry: Layer, needle: str
+) -> None:
+    err = error_of(["tests.layers.Tag", entry])
+    assert err.id == "middleware_stack.E001"
+    assert str(err).startswith("ASGI_MIDDLEWARE[1] ('tests.layers.Tag'):")
+    assert needle in str(err)
+    assert err.hint
 
 
 def test_unknown_scope_type_suggests_the_close_one() -> None:
@@ -250,6 +288,31 @@ def test_malformed_entries_get_a_clear_error(entry: Any, needle: str) -> None:
 def test_setting_that_is_not_a_list_is_refused() -> None:
     err = error_of("tests.layers.Tag")  # type: ignore[arg-type]
     assert "must be a list" in str(err)
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        {"tests.layers.NeedsOption": {"required": "x"}},
+        {"tests.layers.Tag", "tests.layers.SeesScopes"},
+        frozenset({"tests.layers.Tag"}),
+    ],
+    ids=["dict", "set", "frozenset"],
+)
+@pytest.mark.parametrize("source", ["argument", "setting"])
+def test_middleware_given_as_a_dict_or_a_set_is_refused(entries: Any, source: str) -> None:
+    # A dict would be iterated as its keys, silently dropping the options; a set has no
+    # order, and the order is what the setting says.
+    with pytest.raises(StackConfigurationError) as info:
+        if source == "argument":
+            build(entries)
+        else:
+            with override_settings(ASGI_MIDDLEWARE=entries):
+                build_stack(hello_app, checks="off")
+    err = info.value
+    assert err.id == "middleware_stack.E001"
+    assert f"ASGI_MIDDLEWARE must be a list of entries, not a {type(entries).__name__}" in str(err)
+    assert "first entry the outermost layer" in str(err)
 
 
 # -- options -----------------------------------------------------------------------------
@@ -447,11 +510,40 @@ def test_sync_websocket_application_is_refused() -> None:
         ("ASGI_THREAD_POOL_IDLE_TIMEOUT", -1),
         ("ASGI_THREAD_POOL_IDLE_TIMEOUT", "5"),
         ("ASGI_THREAD_POOL_IDLE_TIMEOUT", float("nan")),
+        ("ASGI_THREAD_POOL_IDLE_TIMEOUT", float("inf")),
+        ("ASGI_THREAD_POOL_IDLE_TIMEOUT", True),
+        ("ASGI_THREAD_POOL_IDLE_TIMEOUT", 10**400),
+        ("ASGI_THREAD_POOL_IDLE", True),
+        ("ASGI_THREAD_POOL_IDLE", 2.0),
+        ("ASGI_THREAD_POOL_IDLE", -(10**400)),
     ],
+    ids=lambda v: v if isinstance(v, str) else repr(v)[:20],
 )
 def test_bad_thread_settings_are_refused(name: str, value: Any) -> None:
-    with override_settings(**{name: value}), pytest.raises(StackConfigurationError, match=name):
+    with (
+        override_settings(**{name: value}),
+        pytest.raises(StackConfigurationError, match=name) as info,
+    ):
         build([])
+    assert info.value.id == "middleware_stack.E010"
+
+
+def test_thread_pool_timeout_too_large_for_a_float_is_an_e010_error_not_overflow() -> None:
+    # 10**5000 also has too many digits for repr(): the message must still be built.
+    for value in (10**400, 10**5000):
+        with override_settings(ASGI_THREAD_POOL_IDLE_TIMEOUT=value):
+            err = error_of([])
+        assert err.id == "middleware_stack.E010"
+        assert "ASGI_THREAD_POOL_IDLE_TIMEOUT" in str(err) and "seconds >= 0" in str(err)
+
+
+@pytest.mark.skipif(not threads.EXECUTOR_SUPPORTED, reason="asgiref < 3.13 has no pool")
+def test_huge_thread_pool_idle_keeps_every_thread_and_still_describes() -> None:
+    with override_settings(ASGI_THREAD_POOL_IDLE=10**5000):
+        stack = build([])
+    assert stack.boundary.pool is not None
+    assert stack.boundary.pool.idle_max == sys.maxsize
+    assert f"idle<={sys.maxsize}" in stack.describe()
 
 
 # -- requests ----------------------------------------------------------------------------

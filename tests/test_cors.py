@@ -431,6 +431,30 @@ async def test_refused_preflight_without_debug_has_empty_body_and_no_log(
     assert caplog.records == []
 
 
+@pytest.mark.parametrize("debug", [False, True])
+async def test_every_refused_preflight_gets_its_own_headers_list(debug: bool) -> None:
+    layer = build({**FULL, "debug": debug}, make_app([], []))
+    count = 0
+
+    async def outer(scope: Scope, receive: Receive, send: Send) -> None:
+        # An ordinary outer layer that appends a header to the list it is given.
+        nonlocal count
+        count += 1
+        rid = str(count).encode()
+
+        async def tagging_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", rid))
+            await send(message)
+
+        await layer(scope, receive, tagging_send)
+
+    responses = [await call(outer, "OPTIONS", "/", pre(EVIL)) for _ in range(3)]
+    assert [r.status for r in responses] == [403, 403, 403]
+    assert [r.header_all("x-request-id") for r in responses] == [["1"], ["2"], ["3"]]
+    assert [r.header_all("vary") for r in responses] == [[PREFLIGHT_VARY]] * 3
+
+
 async def test_the_preflight_never_calls_the_app_even_when_refused() -> None:
     calls: list[Scope] = []
     layer = build(FULL, make_app([], calls))

@@ -604,7 +604,8 @@ class CORSMiddleware:
         self._preflight_vary = (b"vary", vary)
         preflight.append(self._preflight_vary)
         self._preflight = tuple(preflight)
-        self._refused = [self._preflight_vary, (b"content-length", b"0")]
+        # Copied into a new list per response: outer layers may append to it.
+        self._refused = (self._preflight_vary, (b"content-length", b"0"))
         self._credentials_label = conf.label("allow_credentials")
         self._origins_label = origins_label
 
@@ -798,7 +799,7 @@ class CORSMiddleware:
 
     async def _refuse(self, scope: Scope, send: Send, origin: bytes, reason: str) -> None:
         body = b""
-        headers = self._refused
+        headers = list(self._refused)
         if self.debug:
             suggestion = self._suggest(origin) if reason.startswith("origin") else None
             if suggestion:

@@ -17,6 +17,7 @@ A backend is a plain object with a ``name`` and one of two methods:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -101,6 +102,14 @@ def _error(msg: str, hint: str, id: str) -> StackConfigurationError:
 
 def _meta_key(name: bytes) -> str:
     return name.decode("latin-1").upper().replace("-", "_")
+
+
+def _encodable(text: str, charset: str) -> bool:
+    try:
+        text.encode(charset)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def valid_identity(value: str) -> bool:
@@ -404,6 +413,22 @@ def _to_info(result: Any, backend: str) -> AuthInfo | None:
     return AuthInfo(identity, backend, dict(claims) if claims else {})
 
 
+def _with_fresh_connections(func: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``func`` between two ``close_old_connections()``: what Django's request signals
+    do around a view, for code that runs outside any request."""
+    from django.db import close_old_connections
+
+    @functools.wraps(func)
+    def call(token: str) -> Any:
+        close_old_connections()
+        try:
+            return func(token)
+        finally:
+            close_old_connections()
+
+    return call
+
+
 class BearerTokenBackend:
     """``Authorization: Bearer <token>`` (RFC 6750), checked by your ``verify``.
 
@@ -411,7 +436,10 @@ class BearerTokenBackend:
     identity (a ``str``, or an object or mapping with ``identity`` and ``claims``) or
     ``None`` for a token it rejects. A sync ``verify`` runs through ``sync_to_async``
     (``thread_sensitive`` as given; keep the default ``True`` if it touches the ORM),
-    never on the event loop. A rejected token is refused with 401 and
+    never on the event loop, between two ``close_old_connections()`` as Channels'
+    ``database_sync_to_async`` does: this layer runs before Django's request, so no
+    request signal would close that thread's connection (``CONN_MAX_AGE`` would be
+    ignored, and a dropped connection would fail every later token). A rejected token is refused with 401 and
     ``WWW-Authenticate: Bearer error="invalid_token"``, never treated as anonymous; a
     malformed or repeated header gets 400 ``invalid_request``.
 
@@ -436,15 +464,27 @@ class BearerTokenBackend:
         func = _load_verify(verify)
         self.verify = func
         self._verify: Callable[[str], Awaitable[Any]] = (
-            func if _is_async(func) else sync_to_async(func, thread_sensitive=thread_sensitive)
+            func
+            if _is_async(func)
+            else sync_to_async(_with_fresh_connections(func), thread_sensitive=thread_sensitive)
         )
         if name is not None:
             self.name = name
-        for option, value in (("realm", realm), ("query_param", query_param)):
-            if value is not None and (not isinstance(value, str) or not value or '"' in value):
+        # realm goes into a header (latin-1), query_param is matched as UTF-8.
+        for option, value, charset in (
+            ("realm", realm, "latin-1"),
+            ("query_param", query_param, "utf-8"),
+        ):
+            if value is not None and (
+                not isinstance(value, str)
+                or not value
+                or '"' in value
+                or not value.isprintable()
+                or not _encodable(value, charset)
+            ):
                 raise _error(
-                    f"BearerTokenBackend {option}={value!r} must be a non-empty string "
-                    "without quotes, or None.",
+                    f"BearerTokenBackend {option}={value!r} must be a non-empty printable "
+                    f"{charset} string without quotes, or None.",
                     "See the auth docs for the websocket token options.",
                     "E307",
                 )
@@ -526,10 +566,16 @@ class BearerTokenBackend:
             protocols = scope.get("subprotocols") or ()
             rest = [p for p in protocols if not p.startswith(prefix)]
             if len(rest) != len(protocols):
-                tokens.extend(
-                    p[len(prefix) :].encode("latin-1") for p in protocols if p not in rest
-                )
+                # Removed before any refusal: a token is never echoed back on accept.
                 scope["subprotocols"] = rest
+                for p in protocols:
+                    if p not in rest:
+                        try:
+                            tokens.append(p[len(prefix) :].encode("ascii"))
+                        except UnicodeEncodeError:
+                            # A b64token is ASCII: anything else (a server may hand over
+                            # surrogate-escaped bytes) is malformed, never a crash.
+                            raise self._bad_request("malformed bearer token") from None
         if not tokens:
             return None
         if len(tokens) > 1:

@@ -164,6 +164,34 @@ def _build_backend(entry: Any, index: int) -> Any:
     return backend
 
 
+def _valid_header_value(value: Any) -> bool:
+    """A str that encodes to latin-1 without control characters (no CR/LF injection)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return not any((b < 0x20 and b != 0x09) or b == 0x7F for b in raw)
+
+
+def _response_headers(challenge: str) -> tuple[tuple[bytes, bytes], ...]:
+    return (
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"www-authenticate", challenge.encode("latin-1")),
+        (b"cache-control", b"no-store"),
+    )
+
+
+def _path_info(scope: Scope) -> str:
+    """The path below ``root_path``, as Django's URLconf sees it (``request.path_info``)."""
+    path: str = scope["path"]
+    root = scope.get("root_path")
+    if root and path.startswith(root):
+        return path[len(root) :]
+    return path
+
+
 def _user_resolver(user_backend: Any, create_unknown_user: bool | None) -> Resolver:
     path = user_backend if isinstance(user_backend, str) else None
     try:
@@ -201,10 +229,11 @@ class AuthPassthroughMiddleware:
 
     Sets ``scope["auth"]`` (:class:`AuthInfo`) and a lazy ``scope["user"]``
     (:class:`ScopeUser`) on a *copy* of the scope for ``http`` and ``websocket``.
-    Without credentials the request passes as anonymous, unless its path matches
-    ``required_paths`` (answered 401 with ``WWW-Authenticate``, or a websocket closed
-    with 4401). Credentials that are presented and wrong are refused the same way on
-    every path: a bad token never degrades to anonymous.
+    Without credentials the request passes as anonymous, unless its path (below
+    ``root_path``, as Django's URLconf sees it) matches ``required_paths`` (answered
+    401 with ``WWW-Authenticate``, or a websocket closed with 4401). Credentials that
+    are presented and wrong are refused the same way on every path: a bad token never
+    degrades to anonymous.
     """
 
     # Auth must sit inside CORS, so that preflights and 401s carry CORS headers.
@@ -281,20 +310,18 @@ class AuthPassthroughMiddleware:
         if www_authenticate is None:
             challenges = [c for b in built if (c := getattr(b, "challenge", None))]
             www_authenticate = ", ".join(challenges) or 'Proxy realm="restricted"'
+        if not _valid_header_value(www_authenticate):
+            raise _error(
+                f"The challenge {www_authenticate!r} (www_authenticate, or the backends' "
+                "challenge) cannot be sent as a WWW-Authenticate header value.",
+                "Give a latin-1 string without control characters, e.g. "
+                "'Bearer realm=\"api\"', or None for the backends' own challenge.",
+                "E307",
+            )
         self.www_authenticate = www_authenticate
-        self._challenge_401 = self._response_start(401, www_authenticate)
-
-    @staticmethod
-    def _response_start(status: int, challenge: str) -> dict[str, Any]:
-        return {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"www-authenticate", challenge.encode("latin-1")),
-                (b"cache-control", b"no-store"),
-            ],
-        }
+        # Only the header pairs are precomputed: every response gets its own message dict
+        # and headers list, since outer layers may replace or append to them.
+        self._challenge_headers = _response_headers(www_authenticate)
 
     def stack_checks(self, deploy: bool) -> list[Any]:
         from middleware_stack.contrib.auth.checks import layer_checks
@@ -323,7 +350,7 @@ class AuthPassthroughMiddleware:
             return
         if cleaned is not None:
             scope = {**scope, "headers": cleaned}
-        if self._required is not None and self._required(scope["path"]):
+        if self._required is not None and self._required(_path_info(scope)):
             await self._deny(scope, receive, send, None)
             return
         await self.app(scope, receive, send)
@@ -347,7 +374,7 @@ class AuthPassthroughMiddleware:
             await self._deny(new, receive, send, exc)
             return
         if info is None:
-            if self._required is not None and self._required(new["path"]):
+            if self._required is not None and self._required(_path_info(new)):
                 await self._deny(new, receive, send, None)
                 return
         else:
@@ -360,11 +387,12 @@ class AuthPassthroughMiddleware:
     ) -> None:
         if scope["type"] == "http":
             if exc is None:
-                start, body = self._challenge_401, b"Authentication required.\n"
+                status, headers = 401, self._challenge_headers
+                body = b"Authentication required.\n"
             else:
-                start = self._response_start(exc.status, exc.www_authenticate)
+                status, headers = exc.status, _response_headers(exc.www_authenticate)
                 body = b"Invalid credentials.\n" if exc.status == 401 else b"Bad request.\n"
-            await send(start)
+            await send({"type": "http.response.start", "status": status, "headers": list(headers)})
             await send({"type": "http.response.body", "body": body})
             return
         message = await receive()
