@@ -17,7 +17,6 @@ A backend is a plain object with a ``name`` and one of two methods:
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import logging
 import re
@@ -413,22 +412,6 @@ def _to_info(result: Any, backend: str) -> AuthInfo | None:
     return AuthInfo(identity, backend, dict(claims) if claims else {})
 
 
-def _with_fresh_connections(func: Callable[[str], Any]) -> Callable[[str], Any]:
-    """``func`` between two ``close_old_connections()``: what Django's request signals
-    do around a view, for code that runs outside any request."""
-    from django.db import close_old_connections
-
-    @functools.wraps(func)
-    def call(token: str) -> Any:
-        close_old_connections()
-        try:
-            return func(token)
-        finally:
-            close_old_connections()
-
-    return call
-
-
 class BearerTokenBackend:
     """``Authorization: Bearer <token>`` (RFC 6750), checked by your ``verify``.
 
@@ -436,10 +419,9 @@ class BearerTokenBackend:
     identity (a ``str``, or an object or mapping with ``identity`` and ``claims``) or
     ``None`` for a token it rejects. A sync ``verify`` runs through ``sync_to_async``
     (``thread_sensitive`` as given; keep the default ``True`` if it touches the ORM),
-    never on the event loop, between two ``close_old_connections()`` as Channels'
-    ``database_sync_to_async`` does: this layer runs before Django's request, so no
-    request signal would close that thread's connection (``CONN_MAX_AGE`` would be
-    ignored, and a dropped connection would fail every later token). A rejected token is refused with 401 and
+    never on the event loop. It runs before Django's request, so Django's request
+    signals do not manage that thread's database connection: a ``verify`` that uses the
+    ORM should call ``django.db.close_old_connections()`` itself. A rejected token is refused with 401 and
     ``WWW-Authenticate: Bearer error="invalid_token"``, never treated as anonymous; a
     malformed or repeated header gets 400 ``invalid_request``.
 
@@ -464,9 +446,7 @@ class BearerTokenBackend:
         func = _load_verify(verify)
         self.verify = func
         self._verify: Callable[[str], Awaitable[Any]] = (
-            func
-            if _is_async(func)
-            else sync_to_async(_with_fresh_connections(func), thread_sensitive=thread_sensitive)
+            func if _is_async(func) else sync_to_async(func, thread_sensitive=thread_sensitive)
         )
         if name is not None:
             self.name = name
