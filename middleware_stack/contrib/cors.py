@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final, NoReturn
 
 from middleware_stack import StackConfigurationError, StackWarning
+from middleware_stack.scope import path_info
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CORSMiddleware"]
@@ -690,7 +691,7 @@ class CORSMiddleware:
             if name == b"origin":
                 # A second Origin line is never a browser: treat as malformed.
                 origin = value if origin is None else _DUPLICATE
-        if self._paths is not None and self._paths.match(scope["path"]) is None:
+        if self._paths is not None and self._paths.match(path_info(scope)) is None:
             await self.app(scope, receive, send)
             return
         if origin is None:

@@ -20,6 +20,7 @@ from django.utils.module_loading import import_string
 
 from middleware_stack import StackConfigurationError
 from middleware_stack.contrib.auth.backends import AuthInfo, InvalidCredentials
+from middleware_stack.scope import path_info
 from middleware_stack.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["AuthPassthroughMiddleware", "ScopeUser"]
@@ -183,15 +184,6 @@ def _response_headers(challenge: str) -> tuple[tuple[bytes, bytes], ...]:
     )
 
 
-def _path_info(scope: Scope) -> str:
-    """The path below ``root_path``, as Django's URLconf sees it (``request.path_info``)."""
-    path: str = scope["path"]
-    root = scope.get("root_path")
-    if root and path.startswith(root):
-        return path[len(root) :]
-    return path
-
-
 def _user_resolver(user_backend: Any, create_unknown_user: bool | None) -> Resolver:
     path = user_backend if isinstance(user_backend, str) else None
     try:
@@ -350,7 +342,7 @@ class AuthPassthroughMiddleware:
             return
         if cleaned is not None:
             scope = {**scope, "headers": cleaned}
-        if self._required is not None and self._required(_path_info(scope)):
+        if self._required is not None and self._required(path_info(scope)):
             await self._deny(scope, receive, send, None)
             return
         await self.app(scope, receive, send)
@@ -374,7 +366,7 @@ class AuthPassthroughMiddleware:
             await self._deny(new, receive, send, exc)
             return
         if info is None:
-            if self._required is not None and self._required(_path_info(new)):
+            if self._required is not None and self._required(path_info(new)):
                 await self._deny(new, receive, send, None)
                 return
         else:
