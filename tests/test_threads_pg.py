@@ -72,6 +72,21 @@ def test_conn_max_age_zero_closes_the_connection_after_each_request(
         assert wait_for(lambda: postgres.count(app_name) == 0)
 
 
+def test_a_sync_bearer_verify_using_the_database_keeps_conn_max_age_zero(
+    site: Serve, postgres: PG
+) -> None:
+    # verify runs before Django's request (on asgiref's thread), where no request signal
+    # closes its connection; the backend closes it itself.
+    with site(CONN_MAX_AGE="0", PG_BEARER="1") as (srv, app_name), httpx.Client() as c:
+        good = {"authorization": "Bearer good"}
+        for i in range(5):
+            assert c.get(f"{srv.url}/db/?n={i}", headers=good).status_code == 200
+        assert (
+            c.get(f"{srv.url}/db/?n=9", headers={"authorization": "Bearer bad"}).status_code == 401
+        )
+        assert wait_for(lambda: postgres.count(app_name) == 0), postgres.count(app_name)
+
+
 def test_500_concurrent_requests_complete_and_threads_return_to_the_bound(
     site: Serve, postgres: PG
 ) -> None:

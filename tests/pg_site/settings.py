@@ -1,6 +1,7 @@
 """A Django site on the throwaway PostgreSQL, served by uvicorn in the thread-reuse tests.
 
-Environment: PG_PORT, CONN_MAX_AGE, ATOMIC_REQUESTS, ASGI_THREAD_REUSE, ASGI_THREAD_POOL_IDLE.
+Environment: PG_PORT, CONN_MAX_AGE, ATOMIC_REQUESTS, ASGI_THREAD_REUSE, ASGI_THREAD_POOL_IDLE,
+PG_BEARER (1: the auth layer with a bearer token verified by a database query).
 """
 
 import os
@@ -26,6 +27,20 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 ASGI_MIDDLEWARE: list[object] = []
+if os.environ.get("PG_BEARER") == "1":  # a bearer token checked against the database
+    ASGI_MIDDLEWARE = [
+        (
+            "middleware_stack.contrib.auth.AuthPassthroughMiddleware",
+            {
+                "backends": [
+                    (
+                        "middleware_stack.contrib.auth.BearerTokenBackend",
+                        {"verify": "tests.pg_site.views.orm_verify"},
+                    )
+                ]
+            },
+        )
+    ]
 ASGI_MIDDLEWARE_CHECKS = "off"
 ASGI_THREAD_REUSE = os.environ.get("ASGI_THREAD_REUSE", "1") == "1"
 ASGI_THREAD_POOL_IDLE = int(os.environ.get("ASGI_THREAD_POOL_IDLE", "4"))

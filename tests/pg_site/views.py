@@ -101,3 +101,13 @@ def stats(request: HttpRequest) -> JsonResponse:
             "signals": SIGNALS,
         }
     )
+
+
+def orm_verify(token: str) -> str | None:
+    """A sync bearer ``verify`` that asks the database, as a token table lookup would."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s = 'good'", [token])
+        (ok,) = cursor.fetchone()
+    return "alice" if ok else None

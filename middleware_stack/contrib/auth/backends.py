@@ -17,6 +17,7 @@ A backend is a plain object with a ``name`` and one of two methods:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -412,6 +413,33 @@ def _to_info(result: Any, backend: str) -> AuthInfo | None:
     return AuthInfo(identity, backend, dict(claims) if claims else {})
 
 
+def _close_stale_connections() -> None:
+    """What Django's request signals do for a view (``close_old_connections``), for
+    code that runs outside any request: drop this thread's database connections that
+    are broken or past ``CONN_MAX_AGE``. Connections inside an atomic block are left
+    alone (a caller's transaction, or a test's, as Django's test client does)."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.in_atomic_block:
+            try:
+                conn.close_if_unusable_or_obsolete()
+            except Exception:  # housekeeping must never turn a good token into a 401
+                logger.debug("closing a stale %r connection failed", conn.alias, exc_info=True)
+
+
+def _with_fresh_connections(func: Callable[[str], Any]) -> Callable[[str], Any]:
+    @functools.wraps(func)
+    def call(token: str) -> Any:
+        _close_stale_connections()
+        try:
+            return func(token)
+        finally:
+            _close_stale_connections()
+
+    return call
+
+
 class BearerTokenBackend:
     """``Authorization: Bearer <token>`` (RFC 6750), checked by your ``verify``.
 
@@ -419,9 +447,10 @@ class BearerTokenBackend:
     identity (a ``str``, or an object or mapping with ``identity`` and ``claims``) or
     ``None`` for a token it rejects. A sync ``verify`` runs through ``sync_to_async``
     (``thread_sensitive`` as given; keep the default ``True`` if it touches the ORM),
-    never on the event loop. It runs before Django's request, so Django's request
-    signals do not manage that thread's database connection: a ``verify`` that uses the
-    ORM should call ``django.db.close_old_connections()`` itself. A rejected token is refused with 401 and
+    never on the event loop. It runs before Django's request, whose signals close
+    stale database connections, so it runs between two such closings of its own
+    (connections in an atomic block excepted): ``CONN_MAX_AGE`` holds, and a
+    connection the database dropped is replaced. A rejected token is refused with 401 and
     ``WWW-Authenticate: Bearer error="invalid_token"``, never treated as anonymous; a
     malformed or repeated header gets 400 ``invalid_request``.
 
@@ -446,7 +475,9 @@ class BearerTokenBackend:
         func = _load_verify(verify)
         self.verify = func
         self._verify: Callable[[str], Awaitable[Any]] = (
-            func if _is_async(func) else sync_to_async(func, thread_sensitive=thread_sensitive)
+            func
+            if _is_async(func)
+            else sync_to_async(_with_fresh_connections(func), thread_sensitive=thread_sensitive)
         )
         if name is not None:
             self.name = name
