@@ -29,6 +29,7 @@ from asgiref.sync import iscoroutinefunction
 from middleware_stack import boundary as _boundary
 from middleware_stack.entries import ALL_SCOPES, Layer, check_options, dotted_path, parse_entry
 from middleware_stack.exceptions import StackConfigurationError, StackWarning
+from middleware_stack.settings import blocking_ms as _blocking_ms
 from middleware_stack.settings import read_settings
 from middleware_stack.types import ASGIApp, Receive, Scope, Send
 
@@ -148,16 +149,28 @@ class _Findings:
         self.result.warnings.append(w)
 
 
+def _valid_constraints(raw: dict[str, Any]) -> bool:
+    """``outside``/``inside`` are lists of dotted paths, every other key a bool."""
+    for key, value in raw.items():
+        if key in ("outside", "inside"):
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                return False
+        elif not isinstance(value, bool):
+            return False
+    return True
+
+
 def _constraints(layer: Layer) -> dict[str, Any]:
     raw = getattr(layer.factory, "stack_constraints", None)
     if raw is None:
         return {}
-    if not isinstance(raw, dict) or not set(raw) <= CONSTRAINT_KEYS:
+    if not isinstance(raw, dict) or not set(raw) <= CONSTRAINT_KEYS or not _valid_constraints(raw):
         raise StackConfigurationError(
             f"The factory declares invalid stack_constraints {raw!r}.",
             index=layer.index,
             path=layer.path,
-            hint=f"stack_constraints is a dict with keys among {sorted(CONSTRAINT_KEYS)}; "
+            hint=f"stack_constraints is a dict with keys among {sorted(CONSTRAINT_KEYS)}: "
+            "'outside' and 'inside' lists of dotted paths, the others True or False; "
             "report this to the layer's authors.",
             id="middleware_stack.E008",
         )
@@ -444,8 +457,15 @@ def _compose(
     ws_app: ASGIApp | None = None
     ws = _resolve(websocket, "ASGI_WEBSOCKET_APPLICATION")
     if ws is not None:
+        if not callable(ws):
+            raise StackConfigurationError(
+                f"ASGI_WEBSOCKET_APPLICATION = {ws!r} is not an ASGI application.",
+                hint="Give the dotted path of an ASGI app (or the app itself), e.g. "
+                "'myproject.routing.application'; None refuses websockets.",
+                id="middleware_stack.E010",
+            )
         where: dict[str, Any] = {"path": "ASGI_WEBSOCKET_APPLICATION"}
-        ws_app, w = as_asgi3(ws, where, "The websocket application")
+        ws_app, w = as_asgi3(ws, where, "ASGI_WEBSOCKET_APPLICATION")
         if w is not None:
             findings.warn(w)
     boundary = _boundary.DjangoBoundary(app, lifespan=lifespan, websocket=ws_app)
@@ -537,6 +557,10 @@ def inspect_stack(middleware: Iterable[Any] | None = None) -> BuildResult:
 
     try:
         _checks_mode(conf.checks)
+        _blocking_ms(conf.blocking_ms)
+    except StackConfigurationError as exc:
+        findings.result.errors.append(exc)
+    try:
         _compose(
             placeholder,
             conf.middleware if middleware is None else middleware,

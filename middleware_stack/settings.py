@@ -12,7 +12,9 @@ from typing import Any
 
 from django.conf import settings
 
-__all__ = ["StackSettings", "read_settings"]
+from middleware_stack.exceptions import StackConfigurationError
+
+__all__ = ["StackSettings", "blocking_ms", "read_settings"]
 
 DEFAULT_BLOCKING_MS = 20.0
 DEFAULT_THREAD_POOL_IDLE = 8
@@ -49,3 +51,19 @@ def read_settings() -> StackSettings:
         ),
         debug=debug,
     )
+
+
+def blocking_ms(value: Any) -> float:
+    """``ASGI_MIDDLEWARE_BLOCKING_MS`` checked: a finite number of milliseconds >= 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value < 1e9  # also refuses inf, NaN and ints past float range
+    ):
+        raise StackConfigurationError(
+            f"ASGI_MIDDLEWARE_BLOCKING_MS = {value!r} must be a number of milliseconds >= 0.",
+            hint="The default is 20; 0 turns loop-blocking attribution off (a finite "
+            "number below 1e9 ms).",
+            id="middleware_stack.E010",
+        )
+    return float(value)

@@ -134,6 +134,14 @@ class BadConstraints(Outer):
     stack_constraints = {"outsid": ["x"]}
 
 
+class ConstraintAsAString(Outer):
+    stack_constraints = {"outside": "tests.layers.Tag"}  # a str, not a list of paths
+
+
+class ConstraintFlagNotABool(Outer):
+    stack_constraints = {"outermost": "yes"}
+
+
 class Explodes:
     def __init__(self, app: ASGIApp) -> None:
         raise ValueError("cannot start: missing API key")

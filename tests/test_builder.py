@@ -460,9 +460,14 @@ def test_unique_constraint_refuses_a_second_copy() -> None:
     assert err.id == "middleware_stack.E011"
 
 
-def test_invalid_constraint_declaration_is_reported() -> None:
-    err = error_of(["tests.layers.BadConstraints"])
+@pytest.mark.parametrize(
+    "layer", ["BadConstraints", "ConstraintAsAString", "ConstraintFlagNotABool"]
+)
+def test_invalid_constraint_declaration_is_reported(layer: str) -> None:
+    # A malformed declaration would otherwise switch the order rule off silently.
+    err = error_of([f"tests.layers.{layer}", "tests.layers.Tag"])
     assert "invalid stack_constraints" in str(err)
+    assert err.id == "middleware_stack.E008"
 
 
 # -- settings -----------------------------------------------------------------------------

@@ -112,3 +112,39 @@ def test_example_project_asgi_stack_command() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ASGI middleware stack (checks=warn), outermost first:")
     assert "lifespan answered" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["x", -1, float("inf"), True])
+def test_manage_py_check_reports_a_bad_blocking_threshold(value: object) -> None:
+    # build_stack() would refuse it when checks are on: check says so beforehand.
+    with override_settings(ASGI_MIDDLEWARE_BLOCKING_MS=value):
+        messages = check_stack()
+    assert [(m.obj, m.id) for m in messages] == [("settings", "middleware_stack.E010")]
+    assert "ASGI_MIDDLEWARE_BLOCKING_MS" in messages[0].msg
+
+
+@override_settings(ASGI_WEBSOCKET_APPLICATION=42)
+def test_a_websocket_application_that_is_not_an_app_names_the_setting() -> None:
+    messages = check_stack()
+    assert [m.id for m in messages] == ["middleware_stack.E010"]
+    assert messages[0].msg.startswith("ASGI_WEBSOCKET_APPLICATION = 42 is not an ASGI application")
+
+
+@pytest.mark.parametrize(
+    "value", ["middleware_stack.contrib.cors.CORSMiddleware", 42, [".x"], ["tests.broken_import.X"]]
+)
+def test_system_checks_never_crash_on_a_malformed_setting(value: object) -> None:
+    # Every registered check (the contrib ones too) runs; middleware_stack's own reports it.
+    from django.core import checks
+
+    with override_settings(ASGI_MIDDLEWARE=value):
+        messages = checks.run_checks()
+    assert any(m.id in ("middleware_stack.E001", "middleware_stack.E002") for m in messages)
+
+
+@override_settings(ASGI_MIDDLEWARE=["nopkg.Thing"])
+def test_asgi_stack_command_turns_a_configuration_error_into_a_clean_message() -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=r"ASGI_MIDDLEWARE\[0\] \('nopkg.Thing'\)"):
+        call_command("asgi_stack", skip_checks=True, stdout=StringIO())

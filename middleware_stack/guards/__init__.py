@@ -27,6 +27,7 @@ from typing import Any
 from middleware_stack.exceptions import ASGIProtocolError, StackConfigurationError, StackWarning
 from middleware_stack.guards import blocking, protocol
 from middleware_stack.guards.checkpoint import Checkpoint, Frame
+from middleware_stack.settings import blocking_ms as _blocking_ms
 from middleware_stack.types import ASGIApp
 
 __all__ = ["Checkpoint", "Guard", "LayerStats", "format_report", "wrapper"]
@@ -84,21 +85,9 @@ class Guard:
                 hint="Use ASGI_MIDDLEWARE_CHECKS = 'warn' (or 'strict', or 'off').",
                 id="middleware_stack.E010",
             )
-        if (
-            isinstance(blocking_ms, bool)
-            or not isinstance(blocking_ms, int | float)
-            or not 0 <= blocking_ms < 1e9  # also refuses inf, NaN and ints past float range
-        ):
-            raise StackConfigurationError(
-                f"ASGI_MIDDLEWARE_BLOCKING_MS = {blocking_ms!r} must be a number of "
-                "milliseconds >= 0.",
-                hint="The default is 20; 0 turns loop-blocking attribution off (a finite "
-                "number below 1e9 ms).",
-                id="middleware_stack.E010",
-            )
         self.mode = mode
         self.strict = mode == "strict"
-        self.blocking_ms = float(blocking_ms)
+        self.blocking_ms = _blocking_ms(blocking_ms)
         self.threshold = self.blocking_ms / 1000 if blocking_ms > 0 else math.inf
         self.watch = blocking_ms > 0
         self.layers: dict[str, LayerStats] = {}

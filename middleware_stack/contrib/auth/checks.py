@@ -27,7 +27,7 @@ def _load(path: Any) -> Any:
         return path
     try:
         return import_string(path)
-    except ImportError:
+    except Exception:  # middleware_stack's own checks report a bad entry, with its index
         return None
 
 
@@ -57,6 +57,8 @@ def _layer_listed() -> bool:
     from middleware_stack.contrib.auth.middleware import AuthPassthroughMiddleware
 
     entries = getattr(settings, "ASGI_MIDDLEWARE", None) or ()
+    if not isinstance(entries, list | tuple):
+        return False  # not a list: middleware_stack.E001 says so
     return any(_is(_load(_layer_factory(entry)), AuthPassthroughMiddleware) for entry in entries)
 
 

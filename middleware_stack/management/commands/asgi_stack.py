@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from middleware_stack.builder import Stack, build_stack
 
@@ -24,7 +25,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from django.core.asgi import get_asgi_application
 
-        stack = build_stack(get_asgi_application())
+        try:
+            stack = build_stack(get_asgi_application())
+        except ImproperlyConfigured as exc:  # StackConfigurationError included
+            raise CommandError(str(exc)) from exc
         if options["json"]:
             data = describe_json(stack)
             if options["checks"]:
