@@ -205,8 +205,13 @@ class DjangoBoundary:
                         self.state.update(state)
         except Exception as exc:
             logger.error("ASGI lifespan startup failed", exc_info=True)
-            text = f"{type(exc).__name__}: {exc}"
-            await send({"type": "lifespan.startup.failed", "message": text})
+            failed: str | None = f"{type(exc).__name__}: {exc}"
+        else:
+            failed = None
+        # Sent outside the except block: a server that raises from send on a failure
+        # (hypercorn) then logs its own error, not ours chained to it.
+        if failed is not None:
+            await send({"type": "lifespan.startup.failed", "message": failed})
             return
         await send({"type": "lifespan.startup.complete"})
         message = await receive()  # lifespan.shutdown
@@ -215,12 +220,13 @@ class DjangoBoundary:
                 await context.__aexit__(None, None, None)
         except Exception as exc:
             logger.error("ASGI lifespan shutdown failed", exc_info=True)
-            text = f"{type(exc).__name__}: {exc}"
-            await send({"type": "lifespan.shutdown.failed", "message": text})
-            return
+            failed = f"{type(exc).__name__}: {exc}"
         finally:
             if self.pool is not None:
                 self.pool.close()
+        if failed is not None:
+            await send({"type": "lifespan.shutdown.failed", "message": failed})
+            return
         await send({"type": "lifespan.shutdown.complete"})
 
 

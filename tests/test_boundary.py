@@ -95,6 +95,25 @@ async def test_failing_startup_sends_startup_failed_with_the_message(
     assert "lifespan startup failed" in caplog.text
 
 
+class LifespanFailure(Exception):
+    """What hypercorn raises from ``send`` when the app reports a failed startup."""
+
+
+async def test_a_server_raising_on_startup_failed_gets_no_chained_error_of_ours() -> None:
+    stack = django_stack(lifespan=failing_lifespan)
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    await inbox.put({"type": "lifespan.startup"})
+
+    async def send(message: Message) -> None:
+        if message["type"].endswith(".failed"):
+            raise LifespanFailure(message["message"])
+
+    with pytest.raises(LifespanFailure) as info:
+        await asyncio.wait_for(stack({"type": "lifespan"}, inbox.get, send), 5)
+    # The server's log shows its own error, not "During handling of ... ConnectionError".
+    assert info.value.__context__ is None
+
+
 async def test_failing_shutdown_sends_shutdown_failed() -> None:
     sent = await lifespan(django_stack(lifespan=failing_shutdown))
     assert sent[-1] == {"type": "lifespan.shutdown.failed", "message": "OSError: flush failed"}
