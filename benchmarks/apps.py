@@ -96,19 +96,17 @@ class HandTiming:
 _FLOOR: ContextVar[Any] = ContextVar("benchmarks_timing_floor", default=None)
 
 
-class FloorTiming:
+class FloorTiming(HandTiming):
     """A lower bound, not a layer to use: the least any timing layer with the features
     the timing layer must have can do per request.
 
-    It adds ``Server-Timing`` as :class:`HandTiming` does, but from a plain ``send``
-    (no coroutine of its own), publishes the request in a context variable (how view
-    metrics find it, in tasks and in Django's worker threads) and calls the one
-    ``on_record`` callback. It keeps no record, counts no bytes, times no first byte
-    and handles no exception. Whatever it costs over B, a complete layer costs more.
+    It adds ``Server-Timing`` as :class:`HandTiming` does (the same lines, on purpose),
+    but from a plain ``send`` (no coroutine of its own), publishes the request in a
+    context variable (how view metrics find it, in tasks and in Django's worker
+    threads) and calls the one ``on_record`` callback. It keeps no record, counts no
+    bytes, times no first byte and handles no exception. Whatever it costs over B, a
+    complete layer costs more.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
