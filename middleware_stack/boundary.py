@@ -20,6 +20,7 @@ context, since their consumers typically run database code through ``sync_to_asy
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from contextlib import AbstractAsyncContextManager
@@ -41,6 +42,10 @@ def _is_django(app: object) -> bool:
     from django.core.handlers.asgi import ASGIHandler
 
     return isinstance(app, ASGIHandler)
+
+
+#: Seconds lifespan shutdown waits for the pooled threads to close their connections.
+CLOSE_TIMEOUT = 5.0
 
 
 def _close_db_connections() -> None:
@@ -223,7 +228,11 @@ class DjangoBoundary:
             failed = f"{type(exc).__name__}: {exc}"
         finally:
             if self.pool is not None:
-                self.pool.close()
+                pending = self.pool.close()
+                if pending:  # the workers close their DB connections; bounded wait
+                    await asyncio.wait(
+                        [asyncio.wrap_future(f) for f in pending], timeout=CLOSE_TIMEOUT
+                    )
         if failed is not None:
             await send({"type": "lifespan.shutdown.failed", "message": failed})
             return

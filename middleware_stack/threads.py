@@ -146,6 +146,7 @@ class ExecutorPool:
         self._trim_loop: asyncio.AbstractEventLoop | None = None  # where a trim is due
         self.threads_started = 0
         self.live = 0
+        self.closed = False  # after close(), a released executor is retired at once
 
     def acquire(self) -> WorkerExecutor:
         try:
@@ -168,6 +169,9 @@ class ExecutorPool:
             self._retire(executor)
 
     def _put_back(self, executor: WorkerExecutor) -> None:
+        if self.closed:  # busy when the pool closed: nobody will take it again
+            self._retire(executor)
+            return
         executor.idle_since = time.monotonic()
         self._idle.append(executor)
         if len(self._idle) > self.idle_max:
@@ -194,17 +198,28 @@ class ExecutorPool:
         if len(idle) > self.idle_max:
             self._schedule_trim(max(0.0, idle[0].idle_since - deadline))
 
-    def _retire(self, executor: WorkerExecutor) -> None:
+    def _retire(self, executor: WorkerExecutor) -> Future[None] | None:
         self.live -= 1
-        if self.on_retire is not None:
-            executor.submit(self.on_retire)
+        done = executor.submit(self.on_retire) if self.on_retire is not None else None
         executor.shutdown(wait=False)
+        return done
 
     @property
     def idle(self) -> int:
         return len(self._idle)
 
-    def close(self) -> None:
-        """Retire every idle executor (at lifespan shutdown)."""
+    def close(self) -> list[Future[None]]:
+        """Retire every idle executor (at lifespan shutdown); a busy one is retired when
+        its request releases it.
+
+        Returns the futures of the idle ones' ``on_retire`` calls (closing their
+        database connections on their own threads), so that shutdown can wait for them
+        before the process exits and its daemon threads stop mid-call.
+        """
+        self.closed = True
+        pending = []
         while self._idle:
-            self._retire(self._idle.pop())
+            done = self._retire(self._idle.pop())
+            if done is not None:
+                pending.append(done)
+        return pending

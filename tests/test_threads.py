@@ -362,13 +362,35 @@ def test_pool_closes_idle_executors_at_shutdown() -> None:
 
     asyncio.run(cycle())
     assert pool.idle == 3
-    pool.close()
+    pending = pool.close()
     assert pool.idle == 0 and pool.live == 0
-    for _ in range(200):
-        if len(retired) == 3:
-            break
-        threading.Event().wait(0.01)
+    for done in pending:
+        done.result(5)  # shutdown can wait for these before the process exits
     assert len(retired) == 3  # DB connections closed on each worker's own thread
+
+
+def test_an_executor_busy_when_the_pool_closes_is_retired_when_released() -> None:
+    retired: list[str] = []
+    pool = threads.ExecutorPool(4, on_retire=lambda: retired.append("closed"))
+    gate = threading.Event()
+
+    async def request_outliving_shutdown() -> None:
+        ex = pool.acquire()
+        running = ex.submit(gate.wait, 5)
+        assert pool.close() == []  # nothing idle yet
+        pool.release(ex)  # still busy: handed back once its call returns
+        gate.set()
+        await asyncio.wrap_future(running)
+        for _ in range(200):  # the worker hands it back through the loop
+            if pool.live == 0:
+                break
+            await asyncio.sleep(0.01)
+        ex.thread.join(5)
+        assert not ex.thread.is_alive()
+
+    asyncio.run(request_outliving_shutdown())
+    assert pool.idle == 0 and pool.live == 0
+    assert retired == ["closed"]
 
 
 def test_no_warnings_from_the_pool_on_normal_use() -> None:
