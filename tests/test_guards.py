@@ -333,6 +333,116 @@ async def test_announcing_trailers_and_never_sending_them_is_an_incomplete_respo
     assert (await call(stack)).status == 200
 
 
+async def test_a_layer_sending_an_equal_broken_message_later_is_blamed_too() -> None:
+    # Only a copy made while the inner boundary forwards its reported message is that
+    # message; the same bytes sent afterwards by another layer are that layer's fault.
+    def end() -> Message:
+        return {"type": "http.response.body", "body": b"", "more_body": False}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send(end())
+        await send(end())  # the app's own extra final body
+
+    class Finisher:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await self.app(scope, receive, send)
+            await send(end())  # "finishes" every response again, on its own
+
+    stack = build_stack(app, [Finisher], checks="warn")
+    with pytest.warns(StackWarning):
+        await call(stack)
+    report = stack.check_report()
+    assert report[f"the app ('{HERE}.{app.__qualname__}')"]["violations"] == 1
+    assert report[f"ASGI_MIDDLEWARE[0] ('{HERE}.{Finisher.__qualname__}')"]["violations"] == 1
+
+
+class CopiesHeadersWith:
+    """Passes on a copy of the response or scope headers whose first value is ``value``."""
+
+    def __init__(self, app: ASGIApp, value: Any, where: str) -> None:
+        self.app = app
+        self.value = value
+        self.where = where
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def edit(message: Message) -> None:
+            if message["type"] == "http.response.start" and self.where == "response":
+                headers = [
+                    (k, self.value if i == 0 else v) for i, (k, v) in enumerate(message["headers"])
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        if self.where == "scope":
+            name = scope["headers"][0][0]
+            scope = {**scope, "headers": [(name, self.value), *scope["headers"][1:]]}
+        await self.app(scope, receive, edit)
+
+
+@pytest.mark.parametrize("where", ["response", "scope"])
+async def test_an_equal_but_non_bytes_header_value_in_a_copy_is_caught(where: str) -> None:
+    # bytearray(b"2") == b"2": the checked-pairs shortcut must go by identity.
+    layer = (CopiesHeadersWith, {"value": bytearray(b"2"), "where": where})
+    with pytest.raises(ASGIProtocolError, match="that is not a pair of bytes"):
+        await call(guarded(layer), headers=[("content-length", "2")])
+
+
+class ListPairs:
+    """Passes the response headers on as two-item lists (allowed), plus ``x-a: 1``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def lists(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [list(p) for p in message["headers"]] + [[b"x-a", b"1"]]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, lists)
+
+
+class EditsListPair:
+    def __init__(self, app: ASGIApp, edit: str) -> None:
+        self.app = app
+        self.edit = edit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def edit(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message["headers"])  # a copy sharing the list pairs
+                for pair in headers:
+                    if self.edit == "length" and pair[0] == b"content-length":
+                        pair[1] = b"5"
+                    if self.edit == "upper" and pair[0] == b"x-a":
+                        pair[0] = b"X-A"
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and self.edit == "length":
+                message = {**message, "body": b"hello"}
+            await send(message)
+
+        await self.app(scope, receive, edit)
+
+
+async def test_a_list_pair_changed_in_place_in_a_copy_is_judged_by_its_new_value() -> None:
+    fixes_length = build_stack(
+        ok_app,
+        [(EditsListPair, {"edit": "length"}), "tests.test_guards.ListPairs"],
+        checks="strict",
+    )
+    assert (await call(fixes_length)).body == b"hello"  # correct, so nothing to blame
+    uppercases = build_stack(
+        ok_app, [(EditsListPair, {"edit": "upper"}), "tests.test_guards.ListPairs"], checks="strict"
+    )
+    with pytest.raises(ASGIProtocolError, match="name b'X-A' that is not lowercase"):
+        await call(uppercases)
+
+
 class GrowsBody:
     """Appends to the body but keeps the app's content-length: the classic bug."""
 

@@ -113,9 +113,12 @@ class Guard:
             flagged = req.flagged
             if flagged is None:
                 flagged = req.flagged = []
-            elif any(m is message or m == message for m in flagged):
-                # Passed on from an inner boundary, as it was or as an equal copy:
-                # reported there, against the layer that produced it.
+            elif any(m is message for m in flagged) or (
+                req.in_flight is not None and req.in_flight == message
+            ):
+                # Passed on from an inner boundary, as it was or as an equal copy made
+                # while the inner boundary forwards it: reported there, against the
+                # layer that produced it. (An equal message sent later is a new one.)
                 return
             flagged.append(message)
         rule, what, expected = problem

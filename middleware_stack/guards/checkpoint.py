@@ -179,6 +179,14 @@ class Frame(protocol.BoundaryState):
         problem = self.check_send(self, message)
         if problem is not None:
             self.cp.guard.violation(self.cp.stats, self, problem, message)
+            return _forward_reported(self, message, self._forward)
+        # _forward(), inlined: this runs for every message at every boundary.
+        owner = self.send_owner
+        if owner is None:
+            return self.send_in(message)
+        return charged(self.send_in(message), owner, "send")
+
+    def _forward(self, message: Message) -> Any:
         owner = self.send_owner
         if owner is None:
             return self.send_in(message)
@@ -189,7 +197,7 @@ class Frame(protocol.BoundaryState):
         problem = self.check_send(self, message)
         if problem is not None:
             self.cp.guard.violation(self.cp.stats, self, problem, message)
-        return server_side(self.tls, self.send_in, message)
+        return server_side(self.tls, self.send_in, message)  # the server checks no further
 
     async def _receive(self) -> Message:
         message: Message
@@ -210,6 +218,18 @@ class Frame(protocol.BoundaryState):
 
     def blocked(self, kind: str, seconds: float, start: float, end: float) -> None:
         self.guard.blocked(self.stats, self, kind, seconds, start, end)
+
+
+async def _forward_reported(frame: Frame, message: Message, forward: Any) -> Any:
+    """Forward a message just reported, marked as such while outer layers pass it on: an
+    equal copy they make is the same fault, not theirs (see ``Guard.violation``)."""
+    req = frame.req
+    previous = req.in_flight
+    req.in_flight = message
+    try:
+        return await forward(message)
+    finally:
+        req.in_flight = previous
 
 
 def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -> Frame:

@@ -14,6 +14,7 @@ and extension message types are accepted when the server declares them in
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import is_
 from typing import Any
 
 __all__ = [
@@ -116,10 +117,19 @@ L_STARTUP_IN, L_STARTUP_OUT, L_SHUTDOWN_IN, L_SHUTDOWN_OUT = 1, 2, 4, 8
 class RequestState:
     """What the boundaries of one request share (no reference back to them: no cycles)."""
 
-    __slots__ = ("disconnected", "flagged", "incomplete_flagged", "vh", "vh_cl", "vh_len")
+    __slots__ = (
+        "disconnected",
+        "flagged",
+        "in_flight",
+        "incomplete_flagged",
+        "vh",
+        "vh_cl",
+        "vh_len",
+    )
 
     def __init__(self) -> None:
         self.flagged: list[object] | None = None  # messages already reported
+        self.in_flight: object = None  # a reported message an inner boundary forwards now
         self.incomplete_flagged = False
         self.disconnected = False  # some boundary saw http/websocket.disconnect
         self.vh: Any = None  # a copy of the response header pairs validated last ...
@@ -264,8 +274,8 @@ def check_scope(scope: object, known: Any = None) -> Problem | None:
     """Shape, required keys and header types of a connection scope.
 
     ``known`` is a copy of a headers list found valid (in the scope this one was copied
-    from): when the scope's headers are equal to it, pair for pair, they are not walked
-    again (equal pairs are, in practice, the very same tuples).
+    from): when the scope's headers are the very same pair objects, they are not walked
+    again (identity, not equality: an equal bytearray value is not bytes).
     """
     if type(scope) is dict:
         # The fast path: a well-formed http scope, looked up without defaults.
@@ -281,7 +291,11 @@ def check_scope(scope: object, known: Any = None) -> Problem | None:
                 and type(scope.get("root_path", "")) is str
             ):
                 headers: Any = scope["headers"]
-                if known is not None and headers == known:
+                if (
+                    known is not None
+                    and len(headers) == len(known)
+                    and all(map(is_, headers, known))
+                ):
                     return None
                 if type(headers) is list:
                     for name, value in headers:
@@ -441,12 +455,13 @@ def check_http_send(s: BoundaryState, m: Any) -> Problem | None:
         found = -2
         known = req.vh_len
         n = len(headers) if type(headers) is list else -1
-        if n >= known > 0 and (headers == req.vh if n == known else headers[:known] == req.vh):
+        if n >= known > 0 and all(map(is_, headers, req.vh)):
             # The pairs checked at an inner boundary, passed on as they were or with pairs
             # appended, in place or in a copy (a layer adding its own, as most do): only
-            # the appended pairs need a look. ``req.vh`` is a copy of the checked pairs,
-            # so a pair replaced in place since compares unequal; equal pairs are mostly
-            # the same tuples (the comparison's identity shortcut).
+            # the appended pairs need a look. ``req.vh`` holds the checked pairs as
+            # tuples, compared by identity: a pair replaced in place, an equal but
+            # different value (a bytearray), or a list pair (mutable, so copied into a
+            # new tuple there) is never taken as checked.
             if n == known:
                 found = req.vh_cl
             else:
@@ -457,7 +472,7 @@ def check_http_send(s: BoundaryState, m: Any) -> Problem | None:
                     found = -2  # a second content-length: the full path says what is wrong
         if found != -2:
             if n != known:
-                req.vh = headers[:]
+                req.vh = list(map(tuple, headers))
                 req.vh_len = n
             req.vh_cl = found
             declared = found
@@ -471,7 +486,7 @@ def check_http_send(s: BoundaryState, m: Any) -> Problem | None:
                 if isinstance(checked, str):
                     return (R_LENGTH, f"sent {checked}", EXPECT["length"])
                 found = checked
-            req.vh = list(headers)
+            req.vh = list(map(tuple, headers))
             req.vh_len = len(req.vh)
             req.vh_cl = found
             declared = found
