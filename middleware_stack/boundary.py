@@ -29,7 +29,7 @@ from typing import Any
 from asgiref.sync import ThreadSensitiveContext
 
 from middleware_stack import threads
-from middleware_stack.settings import read_settings
+from middleware_stack.settings import non_negative, read_settings, shown
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["DjangoBoundary"]
@@ -63,28 +63,6 @@ def _lowercase_headers(send: Send) -> Send:
     return lowercasing_send
 
 
-def _seconds(value: Any) -> float | None:
-    """``value`` as a finite float >= 0, or None (bools, strings, NaN, inf, huge ints)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:  # an int beyond float range
-        return None
-    return seconds if 0 <= seconds < float("inf") else None
-
-
-def _shown(value: Any) -> str:
-    """``repr(value)``, shortened: an error message must not fail on a huge int."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int beyond sys.get_int_max_str_digits()
-        if isinstance(value, int):
-            return f"<an int of {value.bit_length()} bits>"
-        raise
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 class DjangoBoundary:
     """Answer lifespan, route websocket, lowercase headers and pool threads."""
 
@@ -111,12 +89,12 @@ class DjangoBoundary:
         idle = conf.thread_pool_idle if pool_idle is None else pool_idle
         if not isinstance(reuse, bool):
             raise StackConfigurationError(
-                f"ASGI_THREAD_REUSE = {_shown(reuse)} must be True or False.",
+                f"ASGI_THREAD_REUSE = {shown(reuse)} must be True or False.",
                 id="middleware_stack.E010",
             )
         if not isinstance(idle, int) or isinstance(idle, bool) or idle < 0:
             raise StackConfigurationError(
-                f"ASGI_THREAD_POOL_IDLE = {_shown(idle)} must be an integer >= 0.",
+                f"ASGI_THREAD_POOL_IDLE = {shown(idle)} must be an integer >= 0.",
                 hint="It bounds the idle worker threads (and so persistent DB connections) "
                 "kept between requests; the default is 8.",
                 id="middleware_stack.E010",
@@ -125,10 +103,10 @@ class DjangoBoundary:
         # and stays an ordinary number (describe() prints it).
         idle = min(idle, sys.maxsize)
         timeout = conf.thread_pool_idle_timeout
-        grace = _seconds(timeout)
+        grace = non_negative(timeout)
         if grace is None:
             raise StackConfigurationError(
-                f"ASGI_THREAD_POOL_IDLE_TIMEOUT = {_shown(timeout)} must be a number of "
+                f"ASGI_THREAD_POOL_IDLE_TIMEOUT = {shown(timeout)} must be a number of "
                 "seconds >= 0.",
                 hint="Idle worker threads above ASGI_THREAD_POOL_IDLE are retired after this "
                 "long without a request; the default is 5.",

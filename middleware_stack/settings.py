@@ -14,7 +14,7 @@ from django.conf import settings
 
 from middleware_stack.exceptions import StackConfigurationError
 
-__all__ = ["StackSettings", "blocking_ms", "read_settings"]
+__all__ = ["StackSettings", "blocking_ms", "non_negative", "read_settings", "shown"]
 
 DEFAULT_BLOCKING_MS = 20.0
 DEFAULT_THREAD_POOL_IDLE = 8
@@ -55,15 +55,34 @@ def read_settings() -> StackSettings:
 
 def blocking_ms(value: Any) -> float:
     """``ASGI_MIDDLEWARE_BLOCKING_MS`` checked: a finite number of milliseconds >= 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0 <= value < 1e9  # also refuses inf, NaN and ints past float range
-    ):
+    ms = non_negative(value)
+    if ms is None or ms >= 1e9:
         raise StackConfigurationError(
-            f"ASGI_MIDDLEWARE_BLOCKING_MS = {value!r} must be a number of milliseconds >= 0.",
+            f"ASGI_MIDDLEWARE_BLOCKING_MS = {shown(value)} must be a number of milliseconds >= 0.",
             hint="The default is 20; 0 turns loop-blocking attribution off (a finite "
             "number below 1e9 ms).",
             id="middleware_stack.E010",
         )
-    return float(value)
+    return ms
+
+
+def non_negative(value: Any) -> float | None:
+    """``value`` as a finite float >= 0, or None (bools, strings, NaN, inf, huge ints)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        return None
+    return number if 0 <= number < float("inf") else None
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, shortened: an error message must not fail on a huge int."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        if isinstance(value, int):
+            return f"<an int of {value.bit_length()} bits>"
+        raise
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -32,7 +32,7 @@ import threading
 import time
 import types
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Generator
 from types import CoroutineType, FrameType, GeneratorType
 from typing import Any, Protocol
 
@@ -244,20 +244,17 @@ async def server_side(tls: ThreadState, fn: Callable[..., Awaitable[Any]], *args
             tls.kind = pkind
 
 
-async def driven(aw: Awaitable[Any], owner: Owner) -> Any:
-    """:func:`drive` for a request's outermost boundary, as a native coroutine."""
-    return await drive(aw, owner, "call")
-
-
-async def _owned(coro: Awaitable[Any], owner: Owner) -> Any:
-    return await drive(coro, owner, "task")
+async def driven(aw: Awaitable[Any], owner: Owner, kind: str = "call") -> Any:
+    """:func:`drive` as a native coroutine: a request's outermost boundary (``"call"``),
+    or a task a guarded layer spawned (``"task"``)."""
+    return await drive(aw, owner, kind)
 
 
 def _guarded_factory(previous: Any) -> Any:
     def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
         owner = thread_state().cur
         if owner is not None and type(coro) is CoroutineType:
-            coro = _owned(coro, owner)
+            coro = driven(coro, owner, "task")
         if previous is not None:
             return previous(loop, coro, **kwargs)
         return asyncio.Task(coro, loop=loop, **kwargs)
@@ -356,7 +353,3 @@ def format_stack(stack: list[tuple[str, int, str]] | None, depth: int = 4) -> st
         if source:
             lines.append(f"      {source}")
     return "\n".join(lines) or "    (only asyncio frames were running)"
-
-
-def coroutine_of(aw: Awaitable[Any]) -> Coroutine[Any, Any, Any] | None:
-    return aw if type(aw) is CoroutineType else None

@@ -25,8 +25,6 @@ __all__ = [
     "RequestState",
     "check_scope",
     "quote",
-    "receive_checker",
-    "send_checker",
 ]
 
 #: ``(rule id, what is wrong, what the protocol expects)``.
@@ -270,6 +268,19 @@ def _content_length(headers: Any) -> int | str:
 _KEYSETS = {kind: frozenset(keys) for kind, keys in REQUIRED.items()}
 
 
+def _pairs_ok(headers: Any) -> bool:
+    """Every item a pair of bytes with a lowercase name (the quick yes; no reason why)."""
+    try:
+        for name, value in headers:
+            if type(name) is not bytes or type(value) is not bytes:
+                return False
+            if not name.islower() and name.lower() != name:
+                return False
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def check_scope(scope: object, known: Any = None) -> Problem | None:
     """Shape, required keys and header types of a connection scope.
 
@@ -297,14 +308,8 @@ def check_scope(scope: object, known: Any = None) -> Problem | None:
                     and all(map(is_, headers, known))
                 ):
                     return None
-                if type(headers) is list:
-                    for name, value in headers:
-                        if type(name) is not bytes or type(value) is not bytes:
-                            break
-                        if not name.islower() and name.lower() != name:
-                            break
-                    else:
-                        return None
+                if type(headers) is list and _pairs_ok(headers):
+                    return None
         except (KeyError, TypeError, ValueError):
             pass
     return _check_scope(scope)
@@ -353,17 +358,8 @@ def _check_scope(scope: object) -> Problem | None:
             EXPECT["scope"],
         )
     headers = scope["headers"]
-    if type(headers) is list or type(headers) is tuple:
-        try:
-            for name, value in headers:
-                if type(name) is not bytes or type(value) is not bytes:
-                    break
-                if not name.islower() and name.lower() != name:
-                    break
-            else:
-                return None
-        except (TypeError, ValueError):
-            pass
+    if (type(headers) is list or type(headers) is tuple) and _pairs_ok(headers):
+        return None
     problem = _headers_problem(headers, R_SCOPE_HEADERS, "scope")
     if problem is None:
         return None
@@ -750,11 +746,3 @@ RECEIVE_CHECKERS = {
     "websocket": check_websocket_receive,
     "lifespan": check_lifespan_receive,
 }
-
-
-def send_checker(kind: object) -> Any:
-    return SEND_CHECKERS.get(kind, ignore) if type(kind) is str else ignore
-
-
-def receive_checker(kind: object) -> Any:
-    return RECEIVE_CHECKERS.get(kind, ignore) if type(kind) is str else ignore
