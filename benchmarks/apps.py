@@ -288,6 +288,16 @@ def _startproject() -> ASGIApp:
     return django_app(STARTPROJECT_MIDDLEWARE)
 
 
+def _floor_checked(app: ASGIApp) -> ASGIApp:
+    """The layers of ``S/B-warn`` around the same boundary, in the leanest checker."""
+    from benchmarks.floor_checks import floor_stack
+    from middleware_stack.boundary import DjangoBoundary
+
+    boundary = DjangoBoundary(app)
+    BOUNDARIES.append(boundary)
+    return floor_stack([ours_timing, ours_cors, ours_auth], boundary)
+
+
 def _hand_built(app: ASGIApp) -> ASGIApp:
     return HandTiming(_starlette_cors(HandAuth(app)))
 
@@ -321,6 +331,7 @@ RAW_APPS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {
     "S/B-warn": ("build_stack(B, [timing, cors, auth], checks='warn')", lambda app: _build_stack(app, contrib_entries(), "warn")),
     "S/B-strict": ("build_stack(B, [timing, cors, auth], checks='strict')", lambda app: _build_stack(app, contrib_entries(), "strict")),
     "S/B-warn-noblock": ("S/B-warn with ASGI_MIDDLEWARE_BLOCKING_MS = 0", lambda app: _unwatched(app, contrib_entries())),
+    "S/B-warn-floor": ("lower bound: S/B-warn's checks in the leanest checker", _floor_checked),
 }  # fmt: skip
 
 

@@ -47,7 +47,7 @@ STACKED = {"access-control-allow-origin": ORIGIN, "server-timing": None}
 #: Applications whose requests pass the contrib timing layer (with ``count_record``).
 TIMED_APPS = frozenset(
     {"S", "timing", "timing-floor", "S/B", "S/B-layers", "S/B-manual", "S/B-warn", "S/B-strict",
-     "S/B-warn-noblock"}
+     "S/B-warn-noblock", "S/B-warn-floor"}
 )  # fmt: skip
 
 
@@ -131,6 +131,7 @@ CASES: tuple[Case, ...] = (
     Case("S/B-warn", "S/B-warn", _get(STACKED)),
     Case("S/B-strict", "S/B-strict", _get(STACKED)),
     Case("S/B-warn-noblock", "S/B-warn-noblock", _get(STACKED)),
+    Case("S/B-warn-floor", "S/B-warn-floor", _get(STACKED)),
 )
 
 #: (name, app) held open for the memory benchmark; "B hold" is the harness's own share.

@@ -60,6 +60,8 @@ TARGETS: tuple[tuple[str, str, str, tuple[str, ...], str | None, float | None, s
      ("S/B-strict", "S/B"), None, None, "x"),
     ("checks_noblock_over_off", "checks='warn', blocking attribution off / 'off'", "ratio",
      ("S/B-warn-noblock", "S/B"), None, None, "x"),
+    ("checks_floor_over_off", "lower bound (leanest checker, same checks) / 'off'", "ratio",
+     ("S/B-warn-floor", "S/B"), None, None, "x"),
     ("checks_off_over_manual", "checks='off' / same layers composed by hand", "ratio",
      ("S/B", "S/B-manual"), "~", 1.0, "x"),
     ("memory_S_over_A", "Memory per in-flight request, S / A", "memory",
@@ -391,7 +393,7 @@ def render(result: dict[str, Any], fmt: str = "md") -> str:
 DJANGO_PLOT = ("A", "A sync", "S0", "S0 sync", "S", "H", "D", "E", "A startproject", "S0 startproject",
                "S preflight", "H preflight", "D preflight")  # fmt: skip
 RAW_PLOT = ("B", "B+stack", "S/B-layers", "H/B", "S/B", "S/B-manual", "S/B-warn", "S/B-strict",
-            "S/B-warn-noblock")  # fmt: skip
+            "S/B-warn-noblock", "S/B-warn-floor")  # fmt: skip
 LAYER_PAIRS = (
     ("CORS GET", "cors GET", "cors-starlette GET"),
     ("CORS preflight", "cors preflight", "cors-starlette preflight"),

@@ -1,0 +1,204 @@
+"""A lower bound for ``checks="warn"``: the least any runtime checker with the checks
+and the loop-blocking attribution of the runtime-checks issue does per request.
+
+Not shipped, not a checker to use: benchmark case ``S/B-warn-floor`` wraps the same
+layers as ``S/B-warn`` in :class:`FloorCheckpoint` to show how far below the real
+guard (:mod:`middleware_stack.guards`) a checker can go at all. It is the leanest shape
+I could write: closures instead of frame objects, the HTTP send rules inline in the
+``send`` closure, state in one list, a module-global "current layer" instead of one per
+thread, and a violation raises :class:`FloorViolation` instead of being described.
+
+Per boundary and request it does what the issue requires:
+
+- the scope: checked in full at the outermost boundary, a copy made by a layer checked
+  again (:func:`~middleware_stack.guards.protocol.check_scope`), and a snapshot
+  (headers list included) compared when the layer returns, for mutation;
+- every message the layer sends: ``http.response.start`` once and first, an int status
+  in 100-599, headers a list of 2-tuples of bytes with lowercase names, bytes bodies,
+  nothing after the final body, no body for 1xx/204/304, and a declared
+  ``content-length`` equal to the bytes sent;
+- completion: the response finished when the layer returns;
+- attribution: the outermost boundary drives the steps
+  (:func:`middleware_stack.guards.blocking.drive`), each boundary stamps the hand-over
+  into its layer and back, a ``send`` closure installed by the outer layer runs with
+  that layer current (one coroutine per such message), and the server's own ``send``
+  runs with no layer current.
+
+What it leaves out, each of which only adds cost: receive checks, websocket and
+lifespan, ``HEAD``, trailers and pathsend, reporting (naming the layer, quoting the
+message, counting, suppressing duplicates), non-dict scopes and messages, tasks a layer
+spawns, one state per thread, and the watchdog's stack samples.
+"""
+
+from __future__ import annotations
+
+import types
+from time import perf_counter
+from typing import Any
+
+from middleware_stack.guards import protocol
+from middleware_stack.guards.blocking import ThreadState, drive
+from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["FloorCheckpoint", "FloorViolation", "floor_stack"]
+
+_NOW = ThreadState()  # the layer whose code runs now, and the driven step's log
+_NO_BODY = frozenset({204, 304})
+
+
+class FloorViolation(Exception):
+    """What the floor checker raises where the real guard would report."""
+
+
+class _Outer:
+    """The owner :func:`drive` needs for the request's outermost step."""
+
+    __slots__ = ()
+    tls = _NOW
+    threshold = 0.020
+
+    def returned(self) -> None:
+        pass
+
+    def blocked(self, kind: str, seconds: float, start: float, end: float) -> None:
+        pass
+
+
+_OUTER = _Outer()
+
+
+class FloorCheckpoint:
+    """The stand-in for one layer; ``outermost`` for the first (it drives the steps)."""
+
+    __slots__ = ("app", "outermost")
+
+    def __init__(self, app: ASGIApp, outermost: bool = False) -> None:
+        self.app = app
+        self.outermost = outermost
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        if self.outermost:
+            return drive(self._run(scope, receive, send, None), _OUTER, "call")
+        return self._run(scope, receive, send, _NOW.cur)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, parent: Any) -> None:
+        now = _NOW
+        if parent is None:
+            if protocol.check_scope(scope) is not None:
+                raise FloorViolation("scope")
+        elif scope is not parent[4] and protocol.check_scope(scope, parent[5]) is not None:
+            raise FloorViolation("scope")
+        snapshot = scope.copy()
+        headers = snapshot["headers"] = scope["headers"][:]
+        # phase (0 start, 1 body, 2 done), bytes sent, declared length, no body, scope,
+        # its checked headers: one list, the "current layer" while this layer runs.
+        st: list[Any] = [0, 0, -1, False, scope, headers]
+
+        def check(m: Message) -> None:
+            t = m["type"]
+            if t == "http.response.body":
+                if st[0] != 1:
+                    raise FloorViolation("body outside the response")
+                body = m.get("body", b"")
+                if type(body) is not bytes:
+                    raise FloorViolation("body type")
+                if body:
+                    if st[3]:
+                        raise FloorViolation("body for a no-body status")
+                    st[1] += len(body)
+                if not m.get("more_body", False):
+                    st[0] = 2
+                    if st[2] >= 0 and st[1] != st[2]:
+                        raise FloorViolation("content-length")
+                elif st[2] >= 0 and st[1] > st[2]:
+                    raise FloorViolation("content-length")
+            elif t == "http.response.start":
+                if st[0]:
+                    raise FloorViolation("second start")
+                st[0] = 1
+                status = m.get("status")
+                if type(status) is not int or not 100 <= status <= 599:
+                    raise FloorViolation("status")
+                st[3] = status < 200 or status in _NO_BODY
+                pairs = m.get("headers", ())
+                if type(pairs) is not list and type(pairs) is not tuple:
+                    raise FloorViolation("headers")
+                declared = -1
+                for pair in pairs:
+                    if type(pair) is not tuple or len(pair) != 2:
+                        raise FloorViolation("header pair")
+                    name, value = pair
+                    if type(name) is not bytes or type(value) is not bytes:
+                        raise FloorViolation("header type")
+                    if not name.islower() and name.lower() != name:
+                        raise FloorViolation("header name")
+                    if name == b"content-length":
+                        if declared != -1 or not value.isdigit():
+                            raise FloorViolation("content-length")
+                        declared = int(value)
+                if not st[3]:
+                    st[2] = declared
+            else:
+                raise FloorViolation(f"message {t!r}")
+
+        checked: Any
+        if parent is None:  # the server's send: nobody's time
+
+            async def checked(m: Message) -> None:
+                check(m)
+                prev = now.cur
+                now.cur = None
+                now.log.append((perf_counter(), None, None))
+                try:
+                    await send(m)
+                finally:
+                    now.cur = prev
+                    now.log.append((perf_counter(), prev, None))
+
+        elif getattr(send, "__code__", None) not in _CHECKED:  # the outer layer's closure
+
+            async def checked(m: Message) -> None:
+                check(m)
+                prev = now.cur
+                now.cur = parent
+                now.log.append((perf_counter(), parent, None))
+                try:
+                    await send(m)
+                finally:
+                    now.cur = prev
+                    now.log.append((perf_counter(), prev, None))
+
+        else:  # the outer boundary's own checked send, passed through
+
+            def checked(m: Message) -> Any:
+                check(m)
+                return send(m)
+
+        prev = now.cur
+        now.cur = st
+        now.log.append((perf_counter(), st, None))
+        try:
+            await self.app(scope, receive, checked)
+        finally:
+            now.cur = prev
+            now.log.append((perf_counter(), prev, None))
+        if scope != snapshot:
+            raise FloorViolation("scope mutated")
+        if st[0] != 2:
+            raise FloorViolation("response not finished")
+
+
+_CHECKED = frozenset(
+    code
+    for code in FloorCheckpoint._run.__code__.co_consts
+    if isinstance(code, types.CodeType) and code.co_name == "checked"
+)
+
+
+def floor_stack(layers: list[Any], app: ASGIApp) -> ASGIApp:
+    """``layers`` (outermost first, each a callable taking the inner app) around ``app``,
+    every boundary and the app itself behind a :class:`FloorCheckpoint`."""
+    inner: ASGIApp = FloorCheckpoint(app)
+    for i, layer in enumerate(reversed(layers)):
+        inner = FloorCheckpoint(layer(inner), outermost=i == len(layers) - 1)
+    return inner
