@@ -83,69 +83,23 @@ class FloorCheckpoint:
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, parent: Any) -> None:
         now = _NOW
-        if parent is None:
-            if protocol.check_scope(scope) is not None:
+        if parent is not None and scope is parent[4]:
+            snapshot = parent[6]  # the same scope object: the same snapshot
+        else:
+            if protocol.check_scope(scope, None if parent is None else parent[5]) is not None:
                 raise FloorViolation("scope")
-        elif scope is not parent[4] and protocol.check_scope(scope, parent[5]) is not None:
-            raise FloorViolation("scope")
-        snapshot = scope.copy()
-        headers = snapshot["headers"] = scope["headers"][:]
+            snapshot = scope.copy()
+            snapshot["headers"] = scope["headers"][:]
         # phase (0 start, 1 body, 2 done), bytes sent, declared length, no body, scope,
-        # its checked headers: one list, the "current layer" while this layer runs.
-        st: list[Any] = [0, 0, -1, False, scope, headers]
-
-        def check(m: Message) -> None:
-            t = m["type"]
-            if t == "http.response.body":
-                if st[0] != 1:
-                    raise FloorViolation("body outside the response")
-                body = m.get("body", b"")
-                if type(body) is not bytes:
-                    raise FloorViolation("body type")
-                if body:
-                    if st[3]:
-                        raise FloorViolation("body for a no-body status")
-                    st[1] += len(body)
-                if not m.get("more_body", False):
-                    st[0] = 2
-                    if st[2] >= 0 and st[1] != st[2]:
-                        raise FloorViolation("content-length")
-                elif st[2] >= 0 and st[1] > st[2]:
-                    raise FloorViolation("content-length")
-            elif t == "http.response.start":
-                if st[0]:
-                    raise FloorViolation("second start")
-                st[0] = 1
-                status = m.get("status")
-                if type(status) is not int or not 100 <= status <= 599:
-                    raise FloorViolation("status")
-                st[3] = status < 200 or status in _NO_BODY
-                pairs = m.get("headers", ())
-                if type(pairs) is not list and type(pairs) is not tuple:
-                    raise FloorViolation("headers")
-                declared = -1
-                for pair in pairs:
-                    if type(pair) is not tuple or len(pair) != 2:
-                        raise FloorViolation("header pair")
-                    name, value = pair
-                    if type(name) is not bytes or type(value) is not bytes:
-                        raise FloorViolation("header type")
-                    if not name.islower() and name.lower() != name:
-                        raise FloorViolation("header name")
-                    if name == b"content-length":
-                        if declared != -1 or not value.isdigit():
-                            raise FloorViolation("content-length")
-                        declared = int(value)
-                if not st[3]:
-                    st[2] = declared
-            else:
-                raise FloorViolation(f"message {t!r}")
+        # its checked headers, its snapshot: one list, the "current layer" while this
+        # layer runs.
+        st: list[Any] = [0, 0, -1, False, scope, snapshot["headers"], snapshot]
 
         checked: Any
         if parent is None:  # the server's send: nobody's time
 
             async def checked(m: Message) -> None:
-                check(m)
+                _check(st, m)
                 prev = now.cur
                 now.cur = None
                 now.log.append((perf_counter(), None, None))
@@ -158,7 +112,7 @@ class FloorCheckpoint:
         elif getattr(send, "__code__", None) not in _CHECKED:  # the outer layer's closure
 
             async def checked(m: Message) -> None:
-                check(m)
+                _check(st, m)
                 prev = now.cur
                 now.cur = parent
                 now.log.append((perf_counter(), parent, None))
@@ -171,7 +125,7 @@ class FloorCheckpoint:
         else:  # the outer boundary's own checked send, passed through
 
             def checked(m: Message) -> Any:
-                check(m)
+                _check(st, m)
                 return send(m)
 
         prev = now.cur
@@ -186,6 +140,55 @@ class FloorCheckpoint:
             raise FloorViolation("scope mutated")
         if st[0] != 2:
             raise FloorViolation("response not finished")
+
+
+def _check(st: list[Any], m: Message) -> None:
+    """The HTTP send rules, against one boundary's state ``st``."""
+    t = m["type"]
+    if t == "http.response.body":
+        if st[0] != 1:
+            raise FloorViolation("body outside the response")
+        body = m.get("body", b"")
+        if type(body) is not bytes:
+            raise FloorViolation("body type")
+        if body:
+            if st[3]:
+                raise FloorViolation("body for a no-body status")
+            st[1] += len(body)
+        if not m.get("more_body", False):
+            st[0] = 2
+            if st[2] >= 0 and st[1] != st[2]:
+                raise FloorViolation("content-length")
+        elif st[2] >= 0 and st[1] > st[2]:
+            raise FloorViolation("content-length")
+    elif t == "http.response.start":
+        if st[0]:
+            raise FloorViolation("second start")
+        st[0] = 1
+        status = m.get("status")
+        if type(status) is not int or not 100 <= status <= 599:
+            raise FloorViolation("status")
+        st[3] = status < 200 or status in _NO_BODY
+        pairs = m.get("headers", ())
+        if type(pairs) is not list and type(pairs) is not tuple:
+            raise FloorViolation("headers")
+        declared = -1
+        for pair in pairs:
+            if type(pair) is not tuple or len(pair) != 2:
+                raise FloorViolation("header pair")
+            name, value = pair
+            if type(name) is not bytes or type(value) is not bytes:
+                raise FloorViolation("header type")
+            if not name.islower() and name.lower() != name:
+                raise FloorViolation("header name")
+            if name == b"content-length":
+                if declared != -1 or not value.isdigit():
+                    raise FloorViolation("content-length")
+                declared = int(value)
+        if not st[3]:
+            st[2] = declared
+    else:
+        raise FloorViolation(f"message {t!r}")
 
 
 _CHECKED = frozenset(

@@ -120,9 +120,6 @@ class RequestState:
         "flagged",
         "in_flight",
         "incomplete_flagged",
-        "vh",
-        "vh_cl",
-        "vh_len",
     )
 
     def __init__(self) -> None:
@@ -130,9 +127,6 @@ class RequestState:
         self.in_flight: object = None  # a reported message an inner boundary forwards now
         self.incomplete_flagged = False
         self.disconnected = False  # some boundary saw http/websocket.disconnect
-        self.vh: Any = None  # a copy of the response header pairs validated last ...
-        self.vh_len = 0  # ... their number ...
-        self.vh_cl = -1  # ... and the content-length it declared
 
 
 class BoundaryState:
@@ -434,60 +428,33 @@ def check_http_send(s: BoundaryState, m: Any) -> Problem | None:
                 "sent http.response.start after the response was finished",
                 EXPECT["final"],
             )
-        s.phase = H_BODY
-        s.sent = 0
-        s.declared = -1
-        s.length_flagged = False
         status = m.get("status")
         headers: Any = m.get("headers", ())
+        s.phase = H_BODY
+        s.sent = 0
+        s.length_flagged = False
         s.trailers = bool(m.get("trailers", False))
         if type(status) is not int or not 100 <= status <= 599:
             s.status = 200
             s.no_body = False
+            s.declared = -1
             return (R_STATUS, f"sent status {status!r}", EXPECT["status"])
         s.status = status
-        s.no_body = status < 200 or status in _NO_BODY_STATUS
-        req = s.req
-        found = -2
-        known = req.vh_len
-        n = len(headers) if type(headers) is list else -1
-        if n >= known > 0 and all(map(is_, headers, req.vh)):
-            # The pairs checked at an inner boundary, passed on as they were or with pairs
-            # appended, in place or in a copy (a layer adding its own, as most do): only
-            # the appended pairs need a look. ``req.vh`` holds the checked pairs as
-            # tuples, compared by identity: a pair replaced in place, an equal but
-            # different value (a bytearray), or a list pair (mutable, so copied into a
-            # new tuple there) is never taken as checked.
-            if n == known:
-                found = req.vh_cl
-            else:
-                found = _scan(headers[known:])
-                if found == -1:
-                    found = req.vh_cl
-                elif found >= 0 and req.vh_cl >= 0:
-                    found = -2  # a second content-length: the full path says what is wrong
-        if found != -2:
-            if n != known:
-                req.vh = list(map(tuple, headers))
-                req.vh_len = n
-            req.vh_cl = found
-            declared = found
-        else:
-            found = _scan(headers)
-            if found == -2:
-                problem = _headers_problem(headers, R_HEADERS, "response")
-                if problem is not None:
-                    return problem
-                checked = _content_length(headers)
-                if isinstance(checked, str):
-                    return (R_LENGTH, f"sent {checked}", EXPECT["length"])
-                found = checked
-            req.vh = list(map(tuple, headers))
-            req.vh_len = len(req.vh)
-            req.vh_cl = found
-            declared = found
-        if declared >= 0 and not s.head and not s.no_body:
-            s.declared = declared
+        no_body = s.no_body = status < 200 or status in _NO_BODY_STATUS
+        # Every boundary walks the pairs: a layer may have replaced, appended or
+        # changed any of them in place, and remembering which were checked (by
+        # identity: an equal bytearray value is not bytes) costs as much as the walk.
+        found = _scan(headers)
+        if found == -2:
+            s.declared = -1
+            problem = _headers_problem(headers, R_HEADERS, "response")
+            if problem is not None:
+                return problem
+            checked = _content_length(headers)
+            if isinstance(checked, str):
+                return (R_LENGTH, f"sent {checked}", EXPECT["length"])
+            found = checked
+        s.declared = found if found >= 0 and not s.head and not no_body else -1
         return None
     if t == "http.response.trailers":
         if s.phase != H_TRAILERS:
