@@ -4,34 +4,40 @@ and the loop-blocking attribution of the runtime-checks issue does per request.
 Not shipped, not a checker to use: benchmark case ``S/B-warn-floor`` wraps the same
 layers as ``S/B-warn`` in :class:`FloorCheckpoint` to show how far below the real
 guard (:mod:`middleware_stack.guards`) a checker can go at all. It is the leanest shape
-I could write: closures instead of frame objects, the HTTP send rules inline in the
-``send`` closure, state in one list, a module-global "current layer" instead of one per
-thread, and a violation raises :class:`FloorViolation` instead of being described.
+I could write: closures instead of frame objects, state in one list per boundary, the
+HTTP send rules in one flat function, and a violation raises :class:`FloorViolation`
+instead of being described.
 
-Per boundary and request it does what the issue requires:
+Per boundary and request it does what the issue requires for HTTP:
 
 - the scope: checked in full at the outermost boundary, a copy made by a layer checked
   again (:func:`~middleware_stack.guards.protocol.check_scope`), and a snapshot
-  (headers list included) compared when the layer returns, for mutation;
+  (headers list included) compared when a layer calls in with the same scope object and
+  when the layer returns, for mutation;
 - every message the layer sends: ``http.response.start`` once and first, an int status
   in 100-599, headers a list of 2-tuples of bytes with lowercase names, bytes bodies,
   nothing after the final body, no body for 1xx/204/304, and a declared
-  ``content-length`` equal to the bytes sent;
+  ``content-length`` equal to the bytes sent (not for ``HEAD``);
+- what the layer receives from a ``receive`` the outer layer installed: no
+  ``http.request`` after the final one (the replay pattern);
 - completion: the response finished when the layer returns;
 - attribution: the outermost boundary drives the steps
   (:func:`middleware_stack.guards.blocking.drive`), each boundary stamps the hand-over
-  into its layer and back, a ``send`` closure installed by the outer layer runs with
-  that layer current (one coroutine per such message), and the server's own ``send``
-  runs with no layer current.
+  into its layer and back, a ``send`` or ``receive`` closure installed by the outer
+  layer runs with that layer current (one coroutine per call), and the server's own
+  ``send`` runs with no layer current; the state is kept per thread.
 
-What it leaves out, each of which only adds cost: receive checks, websocket and
-lifespan, ``HEAD``, trailers and pathsend, reporting (naming the layer, quoting the
-message, counting, suppressing duplicates), non-dict scopes and messages, tasks a layer
-spawns, one state per thread, and the watchdog's stack samples.
+What it leaves out, each of which only adds cost: checking what the server's own
+``receive`` returns (and keeping its time off the outermost layer), websocket and
+lifespan, trailers and pathsend, reporting (naming the layer, quoting the message, counting, suppressing
+duplicates), non-dict scopes and messages, tasks a layer spawns, a native coroutine
+around the outermost step (``asyncio.create_task`` needs one on Python 3.12+), and the
+watchdog's stack samples.
 """
 
 from __future__ import annotations
 
+import threading
 import types
 from time import perf_counter
 from typing import Any
@@ -42,7 +48,23 @@ from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["FloorCheckpoint", "FloorViolation", "floor_stack"]
 
-_NOW = ThreadState()  # the layer whose code runs now, and the driven step's log
+
+class _State(ThreadState):
+    """One per thread: the layer whose code runs now, the driven step's log, and the
+    owner :func:`drive` reports the request's outermost step to."""
+
+    __slots__ = ("outer",)
+
+
+_local = threading.local()
+
+
+def _state() -> _State:
+    state = _local.state = _State()
+    state.outer = _Outer(state)
+    return state
+
+
 _NO_BODY = frozenset({204, 304})
 
 
@@ -53,18 +75,17 @@ class FloorViolation(Exception):
 class _Outer:
     """The owner :func:`drive` needs for the request's outermost step."""
 
-    __slots__ = ()
-    tls = _NOW
+    __slots__ = ("tls",)
     threshold = 0.020
+
+    def __init__(self, tls: ThreadState) -> None:
+        self.tls = tls
 
     def returned(self) -> None:
         pass
 
     def blocked(self, kind: str, seconds: float, start: float, end: float) -> None:
         pass
-
-
-_OUTER = _Outer()
 
 
 class FloorCheckpoint:
@@ -77,23 +98,54 @@ class FloorCheckpoint:
         self.outermost = outermost
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        try:
+            now = _local.state
+        except AttributeError:
+            now = _state()
         if self.outermost:
-            return drive(self._run(scope, receive, send, None), _OUTER, "call")
-        return self._run(scope, receive, send, _NOW.cur)
+            return drive(self._run(scope, receive, send, now, None), now.outer, "call")
+        return self._run(scope, receive, send, now, now.cur)
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send, parent: Any) -> None:
-        now = _NOW
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, now: _State, parent: Any
+    ) -> None:
         if parent is not None and scope is parent[4]:
             snapshot = parent[6]  # the same scope object: the same snapshot
+            if scope != snapshot:  # changed by the outer layer before it called in
+                raise FloorViolation("scope mutated")
         else:
             if protocol.check_scope(scope, None if parent is None else parent[5]) is not None:
                 raise FloorViolation("scope")
             snapshot = scope.copy()
             snapshot["headers"] = scope["headers"][:]
         # phase (0 start, 1 body, 2 done), bytes sent, declared length, no body, scope,
-        # its checked headers, its snapshot: one list, the "current layer" while this
-        # layer runs.
-        st: list[Any] = [0, 0, -1, False, scope, snapshot["headers"], snapshot]
+        # its checked headers, its snapshot, HEAD, the server's receive: one list, the
+        # "current layer" while this layer runs.
+        server_receive = receive if parent is None else parent[8]
+        st: list[Any] = [
+            0, 0, -1, False, scope, snapshot["headers"], snapshot,
+            scope["method"] == "HEAD", server_receive,
+        ]  # fmt: skip
+        received: Any
+        if receive is server_receive or getattr(receive, "__code__", None) in _RECEIVED:
+            # The server's own receive is the server's business (the real guard checks
+            # it too, and keeps its time off the outermost layer), and the outer
+            # boundary's checked receive passed through was checked there.
+            received = receive
+        else:  # a receive the outer layer installed: checked, and timed as that layer's
+            done = [False]
+
+            async def received() -> Message:
+                prev = now.cur
+                now.cur = parent
+                now.log.append((perf_counter(), parent, None))
+                try:
+                    m = await receive()
+                finally:
+                    now.cur = prev
+                    now.log.append((perf_counter(), prev, None))
+                _check_received(done, m)
+                return m
 
         checked: Any
         if parent is None:  # the server's send: nobody's time
@@ -132,7 +184,7 @@ class FloorCheckpoint:
         now.cur = st
         now.log.append((perf_counter(), st, None))
         try:
-            await self.app(scope, receive, checked)
+            await self.app(scope, received, checked)
         finally:
             now.cur = prev
             now.log.append((perf_counter(), prev, None))
@@ -185,17 +237,34 @@ def _check(st: list[Any], m: Message) -> None:
                 if declared != -1 or not value.isdigit():
                     raise FloorViolation("content-length")
                 declared = int(value)
-        if not st[3]:
+        if not st[3] and not st[7]:  # HEAD: the length of the GET response
             st[2] = declared
     else:
         raise FloorViolation(f"message {t!r}")
 
 
-_CHECKED = frozenset(
-    code
-    for code in FloorCheckpoint._run.__code__.co_consts
-    if isinstance(code, types.CodeType) and code.co_name == "checked"
-)
+def _check_received(done: list[bool], m: Message) -> None:
+    """The replay pattern: an ``http.request`` after the final one."""
+    t = m["type"]
+    if t == "http.request":
+        if done[0]:
+            raise FloorViolation("request body after the final one")
+        if not m.get("more_body", False):
+            done[0] = True
+    elif t != "http.disconnect":
+        raise FloorViolation(f"received {t!r}")
+
+
+def _nested(name: str) -> frozenset[types.CodeType]:
+    return frozenset(
+        code
+        for code in FloorCheckpoint._run.__code__.co_consts
+        if isinstance(code, types.CodeType) and code.co_name == name
+    )
+
+
+_CHECKED = _nested("checked")
+_RECEIVED = _nested("received")
 
 
 def floor_stack(layers: list[Any], app: ASGIApp) -> ASGIApp:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from benchmarks.driver import Exchange
-from benchmarks.floor_checks import _NOW, FloorViolation, floor_stack
+from benchmarks.floor_checks import FloorViolation, _local, floor_stack
 from benchmarks.inprocess import CASES
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
 from tests.layers import Tag
@@ -31,9 +31,12 @@ START = {"type": "http.response.start", "status": 200, "headers": [(b"content-le
 BODY = {"type": "http.response.body", "body": b"ok"}
 
 
-async def _run(app: ASGIApp, layers: list[Any] | None = None) -> Exchange:
+async def _run(
+    app: ASGIApp, layers: list[Any] | None = None, scope: dict[str, Any] | None = None
+) -> Exchange:
     ex = Exchange()
-    await floor_stack([Tag] if layers is None else layers, app)(dict(SCOPE), ex.receive, ex.send)
+    stack = floor_stack([Tag] if layers is None else layers, app)
+    await stack(dict(SCOPE if scope is None else scope), ex.receive, ex.send)
     return ex
 
 
@@ -96,7 +99,7 @@ async def test_floor_checker_logs_hand_overs_into_each_layer_and_its_send_wrappe
             self.app = app
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            steps.append(_NOW.log)  # the driven step's log, as the layer sees it
+            steps.append(_local.state.log)  # the driven step's log, as the layer sees it
             await self.app(scope, receive, send)
 
     await _run(_app(START, BODY), [Spy, Tag])
@@ -108,3 +111,51 @@ async def test_floor_checker_logs_hand_overs_into_each_layer_and_its_send_wrappe
     # the step's start, 3 boundaries in and out, 2 messages into Tag's wrapper and back
     # and into the server's send and back
     assert len(owners) == 1 + 3 * 2 + 2 * 4
+
+
+async def test_floor_checker_matches_content_length_except_for_head():
+    short = (START, {**BODY, "body": b""})
+    await _run(_app(*short), scope={**SCOPE, "method": "HEAD"})
+    with pytest.raises(FloorViolation, match="content-length"):
+        await _run(_app(*short))
+
+
+async def test_floor_checker_sees_the_request_body_replayed():
+    async def reads_once(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # the final http.request
+        await send(dict(START))
+        await send(dict(BODY))
+
+    await _run(reads_once, [Tag, Tag])
+
+    async def reads(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await receive()
+
+    class Replaying:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            first = await receive()
+
+            async def replay() -> Message:
+                return first
+
+            await self.app(scope, replay, send)
+
+    with pytest.raises(FloorViolation, match="after the final one"):
+        await _run(reads, [Replaying])
+
+
+async def test_floor_checker_sees_a_scope_changed_before_the_inner_call():
+    class ChangesPath:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            scope["path"] = "/elsewhere"
+            await self.app(scope, receive, send)
+
+    with pytest.raises(FloorViolation, match="scope mutated"):
+        await _run(_app(START, BODY), [ChangesPath, Tag])
