@@ -32,7 +32,7 @@ from middleware_stack import threads
 from middleware_stack.settings import non_negative, read_settings, shown
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DjangoBoundary"]
+__all__ = ["DjangoBoundary", "watch_lifespan"]
 
 logger = logging.getLogger("middleware_stack")
 _warned_old_asgiref = False
@@ -84,6 +84,7 @@ class DjangoBoundary:
         self.owner: Any = app  # set to the Stack once built; passed to lifespan(app)
         self.is_django = _is_django(app)
         self.answers_lifespan = self.is_django or lifespan is not None
+        self.lifespans = 0  # lifespan scopes that reached this boundary (see watch_lifespan)
         self.state: dict[str, Any] = {}
         reuse = conf.thread_reuse if thread_reuse is None else thread_reuse
         idle = conf.thread_pool_idle if pool_idle is None else pool_idle
@@ -150,6 +151,7 @@ class DjangoBoundary:
                 scope = {**scope, "state": self.state.copy()}
             await self._pooled(self.websocket, scope, receive, send)
         elif kind == "lifespan" and self.answers_lifespan:
+            self.lifespans += 1
             await self._lifespan(scope, receive, send)
         else:
             await self.app(scope, receive, send)
@@ -228,3 +230,67 @@ def _note_old_asgiref() -> None:
             "Django starts its own threads per request (asgiref>=3.13 reuses them).",
             getattr(asgiref, "__version__", "?"),
         )
+
+
+async def watch_lifespan(
+    chain: ASGIApp, boundary: DjangoBoundary, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Run lifespan through the layers, and say so if it never reached the boundary.
+
+    A layer that answers lifespan itself, or raises on a scope type it does not expect
+    (servers then log "lifespan unsupported" and carry on), keeps ``ASGI_LIFESPAN`` from
+    running and the pooled threads' database connections from being closed at
+    shutdown, with nothing else to show for it. Once per lifespan, never per request.
+    """
+    seen = boundary.lifespans
+    warned = False
+
+    def check(what: str) -> None:
+        nonlocal warned
+        if warned or boundary.lifespans != seen:
+            return
+        warned = True
+        lost = (
+            f"ASGI_LIFESPAN ({_describe(boundary.lifespan)}) did not run"
+            if boundary.lifespan is not None
+            else "the stack's lifespan did not run"
+        )
+        if boundary.pool is not None:
+            lost += " and pooled threads will not close their database connections at shutdown"
+        _warn_lifespan(
+            f"ASGI lifespan never reached the app: a layer in ASGI_MIDDLEWARE {what}, so {lost}."
+        )
+
+    async def watched_send(message: Message) -> None:
+        if type(message) is dict and message.get("type") in _STARTUP_ANSWERS:
+            check(f"sent {message['type']} itself")
+        await send(message)
+
+    try:
+        await chain(scope, receive, watched_send)
+    except BaseException as exc:
+        check(f"raised {type(exc).__name__}: {exc}")
+        raise
+    check("returned without passing it on")
+
+
+_STARTUP_ANSWERS = frozenset({"lifespan.startup.complete", "lifespan.startup.failed"})
+
+
+def _describe(value: Any) -> str:
+    return getattr(value, "__qualname__", None) or repr(value)
+
+
+def _warn_lifespan(text: str) -> None:
+    import warnings
+
+    from middleware_stack.exceptions import StackWarning
+
+    warning = StackWarning(
+        text,
+        hint="Pass lifespan scopes on to the inner app in that layer, or give its entry "
+        "'scopes': ['http', 'websocket'] so that lifespan goes around it.",
+        id="middleware_stack.W005",
+    )
+    logger.warning("%s", warning)
+    warnings.warn(warning, stacklevel=2)

@@ -98,8 +98,18 @@ class Stack:
         self.checks = checks
         self.boundary = boundary
         self.instances = instances
+        # With layers outside the boundary, lifespan may not reach it (see watch_lifespan).
+        self._watch_lifespan = bool(layers) and boundary.answers_lifespan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._watch_lifespan:
+            try:
+                lifespan = scope["type"] == "lifespan"
+            except Exception:  # not a scope: the layers (or the runtime checks) say so
+                lifespan = False
+            if lifespan:
+                await _boundary.watch_lifespan(self._chain, self.boundary, scope, receive, send)
+                return
         await self._chain(scope, receive, send)
 
     def check_report(self) -> dict[str, Any]:

@@ -164,3 +164,29 @@ class Inner(Outer):
     """Declares it wants to be innermost (a warning otherwise)."""
 
     stack_constraints = {"innermost": True}
+
+
+class AnswersLifespan:
+    """Answers lifespan itself and never passes it on (as some app-level layers do)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            from tests.asgi import answer_lifespan
+
+            await answer_lifespan(receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class HTTPOnly:
+    """Written for HTTP only: asserts the scope type, as many older layers do."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http", f"HTTPOnly got a {scope['type']} scope"
+        await self.app(scope, receive, send)

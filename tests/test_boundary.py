@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.core.asgi import get_asgi_application
 
-from middleware_stack import build_stack
+from middleware_stack import StackWarning, build_stack
 from middleware_stack.types import Message, Receive, Scope, Send
 from tests.asgi import call, http_scope, lifespan
 
@@ -234,3 +234,51 @@ async def test_request_scope_is_what_django_sees() -> None:
     response = await call(stack, scope=scope, body=b"payload")
     data = json.loads(response.body)
     assert data == {"meta": {"HTTP_X_THING": "1"}, "body": "payload"}
+
+
+@pytest.mark.parametrize("checks", ["off", "warn"])
+async def test_a_layer_answering_lifespan_itself_is_warned_about_the_lifespan_that_did_not_run(
+    checks: str,
+) -> None:
+    STARTED.clear()
+    stack = django_stack(
+        middleware=["tests.layers.AnswersLifespan"], lifespan=good_lifespan, checks=checks
+    )
+    with pytest.warns(StackWarning) as warned:
+        sent = await lifespan(stack)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert STARTED == []  # the user's lifespan really did not run
+    (w,) = [w.message for w in warned if getattr(w.message, "id", "") == "middleware_stack.W005"]
+    assert "sent lifespan.startup.complete itself" in str(w)
+    assert "ASGI_LIFESPAN (good_lifespan) did not run" in str(w)
+    assert "'scopes': ['http', 'websocket']" in str(w)
+
+
+async def test_a_layer_raising_on_lifespan_is_warned_and_its_error_still_reaches_the_server(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stack = django_stack(middleware=["tests.layers.HTTPOnly"])
+    with (
+        caplog.at_level(logging.WARNING, "middleware_stack"),
+        pytest.warns(StackWarning, match="raised AssertionError: HTTPOnly got a lifespan"),
+        pytest.raises(AssertionError),
+    ):
+        await lifespan(stack)
+    assert "pooled threads will not close their database connections" in caplog.text
+
+
+async def test_lifespan_routed_around_an_http_only_layer_runs_without_a_warning(
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    STARTED.clear()
+    stack = django_stack(
+        middleware=[{"middleware": "tests.layers.HTTPOnly", "scopes": ["http", "websocket"]}],
+        lifespan=good_lifespan,
+    )
+    sent = await lifespan(stack)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert [step for step, _ in STARTED] == ["start", "stop"]
+    assert not [w for w in recwarn if issubclass(w.category, StackWarning)]
+    # and the next lifespan is watched afresh: a pass that reached the app sets nothing off
+    await lifespan(stack)
+    assert not [w for w in recwarn if issubclass(w.category, StackWarning)]

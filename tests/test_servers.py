@@ -101,3 +101,17 @@ def test_uvicorn_exits_with_the_message_when_startup_fails(example_db: Path) -> 
     text = str(info.value)
     assert "exited with 3" in text
     assert "ConnectionError: database at db.internal:5432 refused the connection" in text
+
+
+def test_hypercorn_log_says_why_lifespan_did_not_run_behind_an_http_only_layer(
+    example_db: Path,
+) -> None:
+    env = {"EXAMPLE_DB": str(example_db), "DJANGO_SETTINGS_MODULE": "tests.http_only_settings"}
+    with serve("hypercorn", "example_project.asgi:application", env=env) as srv:
+        assert httpx.get(srv.url + "/healthz", timeout=10).status_code == 200
+        log = srv.log()
+    # hypercorn only says it carries on without lifespan; the stack says what was lost
+    assert "lifespan never reached the app" in log, log
+    assert "raised AssertionError: HTTPOnly got a lifespan scope" in log, log
+    assert "ASGI_LIFESPAN (" in log and "did not run" in log, log
+    assert "'scopes': ['http', 'websocket']" in log, log
