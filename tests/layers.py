@@ -190,3 +190,59 @@ class HTTPOnly:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http", f"HTTPOnly got a {scope['type']} scope"
         await self.app(scope, receive, send)
+
+
+class AnswersThenForwards:
+    """Answers lifespan startup at once, then passes lifespan on in a task (replaying
+    startup to the inner app and swallowing its answers): the app's lifespan does run."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        import asyncio
+
+        await receive()  # lifespan.startup
+        await send({"type": "lifespan.startup.complete"})
+        inbox: asyncio.Queue[Message] = asyncio.Queue()
+        answers: asyncio.Queue[Message] = asyncio.Queue()
+        await inbox.put({"type": "lifespan.startup"})
+
+        async def inner_send(message: Message) -> None:
+            await answers.put(message)
+
+        task = asyncio.create_task(self.app(scope, inbox.get, inner_send))
+        await answers.get()  # the inner startup answer, swallowed
+        await inbox.put(await receive())  # lifespan.shutdown, passed on
+        await answers.get()
+        await task
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+class SlowToStart:
+    """Does its own slow start-up work before passing lifespan on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import asyncio
+
+        if scope["type"] == "lifespan":
+            await asyncio.sleep(30)
+        await self.app(scope, receive, send)
+
+
+class SendsOddMessage:
+    """Sends a message whose type is not even a string, then passes lifespan on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await send({"type": ["not", "a", "type"]})
+        await self.app(scope, receive, send)

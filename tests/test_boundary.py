@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -282,3 +283,81 @@ async def test_lifespan_routed_around_an_http_only_layer_runs_without_a_warning(
     # and the next lifespan is watched afresh: a pass that reached the app sets nothing off
     await lifespan(stack)
     assert not [w for w in recwarn if issubclass(w.category, StackWarning)]
+
+
+async def test_a_layer_answering_startup_first_and_passing_lifespan_on_is_not_warned(
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    STARTED.clear()
+    stack = django_stack(middleware=["tests.layers.AnswersThenForwards"], lifespan=good_lifespan)
+    sent = await lifespan(stack)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert [step for step, _ in STARTED] == ["start", "stop"]
+    assert not [w for w in recwarn if issubclass(w.category, StackWarning)]
+
+
+async def test_a_lifespan_cancelled_by_the_server_is_not_blamed_on_a_layer() -> None:
+    stack = django_stack(middleware=["tests.layers.SlowToStart"], lifespan=good_lifespan)
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    await inbox.put({"type": "lifespan.startup"})
+
+    async def send(message: Message) -> None:
+        pass
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would replace the CancelledError
+        task = asyncio.create_task(stack({"type": "lifespan"}, inbox.get, send))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_the_lifespan_watch_passes_odd_messages_on_untouched() -> None:
+    stack = django_stack(middleware=["tests.layers.SendsOddMessage"])
+    sent = await lifespan(stack)
+    assert [m["type"] for m in sent] == [
+        ["not", "a", "type"],
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
+
+
+async def test_the_warning_about_a_raw_app_does_not_mention_database_connections() -> None:
+    async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+        pass
+
+    stack = build_stack(raw, ["tests.layers.HTTPOnly"], lifespan=good_lifespan, checks="off")
+    with (
+        pytest.warns(StackWarning, match="did not run") as warned,
+        pytest.raises(AssertionError),
+    ):
+        await lifespan(stack)
+    assert "database" not in str(warned[0].message)
+
+
+async def test_a_layer_answering_startup_itself_is_warned_during_startup_not_at_shutdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from middleware_stack import boundary
+
+    monkeypatch.setattr(boundary, "ANSWER_GRACE", 0.05)
+    stack = django_stack(middleware=["tests.layers.AnswersLifespan"], lifespan=good_lifespan)
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    sent: list[Message] = []
+    await inbox.put({"type": "lifespan.startup"})
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with pytest.warns(StackWarning, match="sent lifespan.startup.complete itself") as warned:
+        task = asyncio.create_task(stack({"type": "lifespan"}, inbox.get, send))
+        for _ in range(100):
+            if warned.list:
+                break
+            await asyncio.sleep(0.01)
+        assert warned.list, "no warning while the server is still running"
+        assert [m["type"] for m in sent] == ["lifespan.startup.complete"]  # not shut down
+        await inbox.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(task, 5)
+    assert len([w for w in warned if issubclass(w.category, StackWarning)]) == 1

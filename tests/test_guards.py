@@ -221,6 +221,20 @@ HTTP_ZOO = [
         id="content-length-not-a-number",
     ),
     pytest.param(
+        [{**START, "headers": [(b"content-length", b"7" * 5000)]}, BODY],
+        "R016",
+        "sent a content-length of 5000 digits",
+        "content-length",
+        id="content-length-too-long-for-int",
+    ),
+    pytest.param(
+        [{**START, "headers": [{b"x-a": b"1", b"x-b": b"2"}]}, BODY],
+        "R012",
+        "sent a response header {b'x-a': b'1', b'x-b': b'2'} that is not a (name, value) pair",
+        "a list of (name, value) pairs",
+        id="dict-as-a-header-pair",
+    ),
+    pytest.param(
         [START, {"type": "http.response.bogus"}],
         "R017",
         "sent an unknown message type 'http.response.bogus' in an http scope",

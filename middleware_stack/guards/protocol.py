@@ -199,7 +199,7 @@ def _headers_problem(headers: object, rule: str, where: str) -> Problem | None:
             EXPECT["headers"],
         )
     for pair in headers:
-        if (type(pair) is not tuple and type(pair) is not list) or len(pair) != 2:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             return (
                 rule,
                 f"sent a {where} header {pair!r} that is not a (name, value) pair",
@@ -231,7 +231,10 @@ def _scan(headers: Any) -> int:
         return -2
     found = -1
     try:
-        for name, value in headers:
+        for pair in headers:
+            if type(pair) is not tuple and type(pair) is not list:
+                return -2  # a set or a dict of two would unpack too, in no set order
+            name, value = pair
             if type(name) is not bytes or type(value) is not bytes:
                 return -2
             if not name.islower() and name.lower() != name:
@@ -252,7 +255,10 @@ def _content_length(headers: Any) -> int | str:
         if name == b"content-length":
             if not value.isdigit():
                 return f"a content-length {value!r} that is not a number"
-            n = int(value)
+            try:
+                n = int(value)
+            except ValueError:  # more digits than int() converts (4300 by default)
+                return f"a content-length of {len(value)} digits"
             if found >= 0 and n != found:
                 return f"two content-length headers that disagree ({found} and {n})"
             found = n
