@@ -4,9 +4,20 @@ and the loop-blocking attribution of the runtime-checks issue does per request.
 Not shipped, not a checker to use: benchmark case ``S/B-warn-floor`` wraps the same
 layers as ``S/B-warn`` in :class:`FloorCheckpoint` to show how far below the real
 guard (:mod:`middleware_stack.guards`) a checker can go at all. It is the leanest shape
-I could write: closures instead of frame objects, state in one list per boundary, the
-HTTP send rules in one flat function, and a violation raises :class:`FloorViolation`
-instead of being described.
+we could write (two independent attempts; this is the faster), and a violation raises
+:class:`FloorViolation` instead of being described:
+
+- each inner boundary is one ``async def __call__`` holding the whole boundary, its
+  state in closure cells;
+- the "current layer" marker is one tuple per boundary, and the outer boundary's own
+  checked ``send``/``receive`` passed through is recognised by identity;
+- the HTTP send rules are written into each ``send`` closure (generated once from the
+  templates below, so they are written once);
+- pass-through merge: when a layer passes its outer boundary's checked ``send`` on
+  unchanged, nothing runs between the two boundaries, so the inner one validates the
+  message once and hands what it found (status and declared length, or body length and
+  ``more_body``) to the outer one, which applies its own state rules (order, no-body,
+  content-length, completion) without validating the same message object again.
 
 Per boundary and request it does what the issue requires for HTTP:
 
@@ -38,15 +49,17 @@ watchdog's stack samples.
 from __future__ import annotations
 
 import threading
-import types
-from time import perf_counter
+from time import perf_counter  # noqa: F401 (used by the generated code)
 from typing import Any
 
 from middleware_stack.guards import protocol
 from middleware_stack.guards.blocking import ThreadState, drive
-from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["FloorCheckpoint", "FloorViolation", "floor_stack"]
+check_scope = protocol.check_scope
+
+
+class FloorViolation(Exception):
+    """What the floor checker raises where the real guard would report."""
 
 
 class _State(ThreadState):
@@ -54,22 +67,6 @@ class _State(ThreadState):
     owner :func:`drive` reports the request's outermost step to."""
 
     __slots__ = ("outer",)
-
-
-_local = threading.local()
-
-
-def _state() -> _State:
-    state = _local.state = _State()
-    state.outer = _Outer(state)
-    return state
-
-
-_NO_BODY = frozenset({204, 304})
-
-
-class FloorViolation(Exception):
-    """What the floor checker raises where the real guard would report."""
 
 
 class _Outer:
@@ -88,189 +85,251 @@ class _Outer:
         pass
 
 
+_local = threading.local()
+
+
+def _state() -> _State:
+    state = _local.state = _State()
+    state.outer = _Outer(state)
+    return state
+
+
+_NO_BODY = frozenset({204, 304})
+_V = FloorViolation
+
+# -- code templates ---------------------------------------------------------------------
+
+VALIDATE_APPLY = """\
+t = m["type"]
+if t == "http.response.body":
+    body = m.get("body", b"")
+    if type(body) is not bytes:
+        raise _V("body type")
+    x = len(body)
+    y = m.get("more_body", False)
+    if phase != 1:
+        raise _V("body outside the response")
+    if x:
+        if nobody:
+            raise _V("body for a no-body status")
+        sent += x
+    if not y:
+        phase = 2
+        if declared >= 0 and sent != declared:
+            raise _V("content-length")
+    elif declared >= 0 and sent > declared:
+        raise _V("content-length")
+elif t == "http.response.start":
+    x = m.get("status")
+    if type(x) is not int or not 100 <= x <= 599:
+        raise _V("status")
+    pairs = m.get("headers", ())
+    if type(pairs) is not list and type(pairs) is not tuple:
+        raise _V("headers")
+    y = -1
+    for pair in pairs:
+        if type(pair) is not tuple:
+            raise _V("header pair")
+        try:
+            name, value = pair
+        except ValueError:
+            raise _V("header pair") from None
+        if type(name) is not bytes or type(value) is not bytes:
+            raise _V("header type")
+        if not name.islower() and name.lower() != name:
+            raise _V("header name")
+        if name == b"content-length":
+            if y != -1 or not value.isdigit():
+                raise _V("content-length")
+            y = int(value)
+    if phase:
+        raise _V("second start")
+    phase = 1
+    nobody = x < 200 or x in _NO_BODY
+    if not nobody and not head:
+        declared = y
+else:
+    raise _V(f"message {t!r}")
+"""
+
+APPLY = """\
+if m["type"] == "http.response.body":
+    if phase != 1:
+        raise _V("body outside the response")
+    if x:
+        if nobody:
+            raise _V("body for a no-body status")
+        sent += x
+    if not y:
+        phase = 2
+        if declared >= 0 and sent != declared:
+            raise _V("content-length")
+    elif declared >= 0 and sent > declared:
+        raise _V("content-length")
+else:
+    if phase:
+        raise _V("second start")
+    phase = 1
+    nobody = x < 200 or x in _NO_BODY
+    if not nobody and not head:
+        declared = y
+"""
+
+
+def _ind(code: str, n: int) -> str:
+    return "".join(" " * n + line + "\n" if line else "\n" for line in code.splitlines())
+
+
+BODY = (
+    """\
+if parent is not None and scope is parent[0]:
+    snap = parent[1]
+    if scope != snap:
+        raise _V("scope mutated")
+    head = parent[5]
+else:
+    if check_scope(scope, None if parent is None else parent[1]["headers"]) is not None:
+        raise _V("scope")
+    snap = scope.copy()
+    snap["headers"] = scope["headers"][:]
+    head = scope["method"] == "HEAD"
+phase = 0
+sent = 0
+declared = -1
+nobody = False
+
+if parent is None:
+    server_receive = received = receive
+else:
+    server_receive = parent[4]
+    if receive is parent[2] or receive is server_receive:
+        received = receive
+    else:
+        done = False
+
+        async def received():
+            nonlocal done
+            prev = now.cur
+            now.cur = parent
+            now.log.append((perf_counter(), parent, None))
+            try:
+                m = await receive()
+            finally:
+                now.cur = prev
+                now.log.append((perf_counter(), prev, None))
+            t = m["type"]
+            if t == "http.request":
+                if done:
+                    raise _V("request body after the final one")
+                if not m.get("more_body", False):
+                    done = True
+            elif t != "http.disconnect":
+                raise _V(f"received {t!r}")
+            return m
+
+if parent is None or send is not parent[3]:
+    # the server's send (nobody current) or a closure the outer layer installed
+
+    async def checked(m, x=None, y=None):
+        nonlocal phase, sent, declared, nobody
+        if x is None:
+"""
+    + _ind(VALIDATE_APPLY, 12)
+    + """\
+        else:  # validated by the inner boundary it passed through, just now
+"""
+    + _ind(APPLY, 12)
+    + """\
+        prev = now.cur
+        now.cur = parent
+        now.log.append((perf_counter(), parent, None))
+        try:
+            await send(m)
+        finally:
+            now.cur = prev
+            now.log.append((perf_counter(), prev, None))
+
+else:  # the outer boundary's own checked send, passed through
+
+    def checked(m, x=None, y=None):
+        nonlocal phase, sent, declared, nobody
+        if x is None:
+"""
+    + _ind(VALIDATE_APPLY, 12)
+    + """\
+        else:  # validated by the inner boundary it passed through, just now
+"""
+    + _ind(APPLY, 12)
+    + """\
+        return send(m, x, y)
+
+me = (scope, snap, received, checked, server_receive, head)
+now.cur = me
+now.log.append((perf_counter(), me, None))
+try:
+    await app(scope, received, checked)
+finally:
+    now.cur = prev
+    now.log.append((perf_counter(), prev, None))
+if scope != snap:
+    raise _V("scope mutated")
+if phase != 2:
+    raise _V("response not finished")
+"""
+)
+
+SRC = (
+    """\
+async def _outer_body(app, scope, receive, send, now, prev):
+    parent = None
+"""
+    + _ind(BODY, 4)
+    + """
+
 class FloorCheckpoint:
-    """The stand-in for one layer; ``outermost`` for the first (it drives the steps)."""
+    # An inner boundary: the whole boundary in one coroutine.
 
-    __slots__ = ("app", "outermost")
+    __slots__ = ("app",)
 
-    def __init__(self, app: ASGIApp, outermost: bool = False) -> None:
+    def __init__(self, app):
         self.app = app
-        self.outermost = outermost
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+    async def __call__(self, scope, receive, send):
         try:
             now = _local.state
         except AttributeError:
             now = _state()
-        if self.outermost:
-            return drive(self._run(scope, receive, send, now, None), now.outer, "call")
-        return self._run(scope, receive, send, now, now.cur)
+        app = self.app
+        prev = parent = now.cur
+"""
+    + _ind(BODY, 8)
+)
 
-    async def _run(
-        self, scope: Scope, receive: Receive, send: Send, now: _State, parent: Any
-    ) -> None:
-        if parent is not None and scope is parent[4]:
-            snapshot = parent[6]  # the same scope object: the same snapshot
-            if scope != snapshot:  # changed by the outer layer before it called in
-                raise FloorViolation("scope mutated")
-        else:
-            if protocol.check_scope(scope, None if parent is None else parent[5]) is not None:
-                raise FloorViolation("scope")
-            snapshot = scope.copy()
-            snapshot["headers"] = scope["headers"][:]
-        # phase (0 start, 1 body, 2 done), bytes sent, declared length, no body, scope,
-        # its checked headers, its snapshot, HEAD, the server's receive: one list, the
-        # "current layer" while this layer runs.
-        server_receive = receive if parent is None else parent[8]
-        st: list[Any] = [
-            0, 0, -1, False, scope, snapshot["headers"], snapshot,
-            scope["method"] == "HEAD", server_receive,
-        ]  # fmt: skip
-        received: Any
-        if receive is server_receive or getattr(receive, "__code__", None) in _RECEIVED:
-            # The server's own receive is the server's business (the real guard checks
-            # it too, and keeps its time off the outermost layer), and the outer
-            # boundary's checked receive passed through was checked there.
-            received = receive
-        else:  # a receive the outer layer installed: checked, and timed as that layer's
-            done = [False]
+exec(compile(SRC, __file__ + ":generated", "exec"), globals())
 
-            async def received() -> Message:
-                prev = now.cur
-                now.cur = parent
-                now.log.append((perf_counter(), parent, None))
-                try:
-                    m = await receive()
-                finally:
-                    now.cur = prev
-                    now.log.append((perf_counter(), prev, None))
-                _check_received(done, m)
-                return m
 
-        checked: Any
-        if parent is None:  # the server's send: nobody's time
+class FloorOutermost:
+    """The request's outermost boundary: it drives the steps."""
 
-            async def checked(m: Message) -> None:
-                _check(st, m)
-                prev = now.cur
-                now.cur = None
-                now.log.append((perf_counter(), None, None))
-                try:
-                    await send(m)
-                finally:
-                    now.cur = prev
-                    now.log.append((perf_counter(), prev, None))
+    __slots__ = ("app",)
 
-        elif getattr(send, "__code__", None) not in _CHECKED:  # the outer layer's closure
+    def __init__(self, app):
+        self.app = app
 
-            async def checked(m: Message) -> None:
-                _check(st, m)
-                prev = now.cur
-                now.cur = parent
-                now.log.append((perf_counter(), parent, None))
-                try:
-                    await send(m)
-                finally:
-                    now.cur = prev
-                    now.log.append((perf_counter(), prev, None))
-
-        else:  # the outer boundary's own checked send, passed through
-
-            def checked(m: Message) -> Any:
-                _check(st, m)
-                return send(m)
-
-        prev = now.cur
-        now.cur = st
-        now.log.append((perf_counter(), st, None))
+    def __call__(self, scope, receive, send):
         try:
-            await self.app(scope, received, checked)
-        finally:
-            now.cur = prev
-            now.log.append((perf_counter(), prev, None))
-        if scope != snapshot:
-            raise FloorViolation("scope mutated")
-        if st[0] != 2:
-            raise FloorViolation("response not finished")
+            now = _local.state
+        except AttributeError:
+            now = _state()
+        outer = now.outer
+        body = _outer_body(self.app, scope, receive, send, now, outer)  # noqa: F821
+        return drive(body, outer, "call")
 
 
-def _check(st: list[Any], m: Message) -> None:
-    """The HTTP send rules, against one boundary's state ``st``."""
-    t = m["type"]
-    if t == "http.response.body":
-        if st[0] != 1:
-            raise FloorViolation("body outside the response")
-        body = m.get("body", b"")
-        if type(body) is not bytes:
-            raise FloorViolation("body type")
-        if body:
-            if st[3]:
-                raise FloorViolation("body for a no-body status")
-            st[1] += len(body)
-        if not m.get("more_body", False):
-            st[0] = 2
-            if st[2] >= 0 and st[1] != st[2]:
-                raise FloorViolation("content-length")
-        elif st[2] >= 0 and st[1] > st[2]:
-            raise FloorViolation("content-length")
-    elif t == "http.response.start":
-        if st[0]:
-            raise FloorViolation("second start")
-        st[0] = 1
-        status = m.get("status")
-        if type(status) is not int or not 100 <= status <= 599:
-            raise FloorViolation("status")
-        st[3] = status < 200 or status in _NO_BODY
-        pairs = m.get("headers", ())
-        if type(pairs) is not list and type(pairs) is not tuple:
-            raise FloorViolation("headers")
-        declared = -1
-        for pair in pairs:
-            if type(pair) is not tuple or len(pair) != 2:
-                raise FloorViolation("header pair")
-            name, value = pair
-            if type(name) is not bytes or type(value) is not bytes:
-                raise FloorViolation("header type")
-            if not name.islower() and name.lower() != name:
-                raise FloorViolation("header name")
-            if name == b"content-length":
-                if declared != -1 or not value.isdigit():
-                    raise FloorViolation("content-length")
-                declared = int(value)
-        if not st[3] and not st[7]:  # HEAD: the length of the GET response
-            st[2] = declared
-    else:
-        raise FloorViolation(f"message {t!r}")
-
-
-def _check_received(done: list[bool], m: Message) -> None:
-    """The replay pattern: an ``http.request`` after the final one."""
-    t = m["type"]
-    if t == "http.request":
-        if done[0]:
-            raise FloorViolation("request body after the final one")
-        if not m.get("more_body", False):
-            done[0] = True
-    elif t != "http.disconnect":
-        raise FloorViolation(f"received {t!r}")
-
-
-def _nested(name: str) -> frozenset[types.CodeType]:
-    return frozenset(
-        code
-        for code in FloorCheckpoint._run.__code__.co_consts
-        if isinstance(code, types.CodeType) and code.co_name == name
-    )
-
-
-_CHECKED = _nested("checked")
-_RECEIVED = _nested("received")
-
-
-def floor_stack(layers: list[Any], app: ASGIApp) -> ASGIApp:
+def floor_stack(layers: list[Any], app: Any) -> Any:
     """``layers`` (outermost first, each a callable taking the inner app) around ``app``,
-    every boundary and the app itself behind a :class:`FloorCheckpoint`."""
-    inner: ASGIApp = FloorCheckpoint(app)
+    every boundary and the app itself checked."""
+    inner = FloorCheckpoint(app)  # noqa: F821 (generated above)
     for i, layer in enumerate(reversed(layers)):
-        inner = FloorCheckpoint(layer(inner), outermost=i == len(layers) - 1)
+        inner = (FloorOutermost if i == len(layers) - 1 else FloorCheckpoint)(layer(inner))  # noqa: F821
     return inner

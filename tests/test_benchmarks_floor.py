@@ -159,3 +159,52 @@ async def test_floor_checker_sees_a_scope_changed_before_the_inner_call():
 
     with pytest.raises(FloorViolation, match="scope mutated"):
         await _run(_app(START, BODY), [ChangesPath, Tag])
+
+
+class PassesThrough:
+    """Passes its send on unchanged (as the auth layer does): the merged path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class StartsItself:
+    """Sends the start itself, then lets the inner app send the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(dict(START))
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize(
+    ("messages", "rule"),
+    [
+        ((), None),
+        ((BODY,), "body outside the response"),
+        ((START, START), "second start"),
+        (({**START, "headers": [(b"X", b"1")]}, BODY), "header name"),
+        ((START, {**BODY, "body": b"okay"}), "content-length"),
+        (({**START, "status": 204, "headers": []}, BODY), "body for a no-body status"),
+        ((START, {**BODY, "more_body": True}), "response not finished"),
+    ],
+)
+async def test_floor_checker_rules_hold_through_layers_that_pass_send_through(messages, rule):
+    if rule is None:  # a clean response, checked once and applied at every boundary
+        ex = await _run(_app(START, BODY), [PassesThrough, PassesThrough])
+        assert ex.status == 200 and ex.finished
+        return
+    with pytest.raises(FloorViolation, match=rule):
+        await _run(_app(*messages), [PassesThrough, PassesThrough])
+
+
+async def test_floor_checker_checks_an_inner_stream_that_differs_from_the_outer_one():
+    # the outer stream is fine (start from the layer, body from the app); the app's own
+    # stream is a body without a start
+    with pytest.raises(FloorViolation, match="body outside the response"):
+        await _run(_app(BODY), [StartsItself])
