@@ -265,7 +265,9 @@ async def test_a_layer_raising_on_lifespan_is_warned_and_its_error_still_reaches
         pytest.raises(AssertionError),
     ):
         await lifespan(stack)
-    assert "pooled threads will not close their database connections" in caplog.text
+    # With an asgiref too old for pooled threads there are none to speak of.
+    pooled = stack.boundary.pool is not None
+    assert ("pooled threads will not close their database connections" in caplog.text) is pooled
 
 
 async def test_lifespan_routed_around_an_http_only_layer_runs_without_a_warning(
