@@ -99,7 +99,40 @@ _V = FloorViolation
 
 # -- code templates ---------------------------------------------------------------------
 
-VALIDATE_APPLY = """\
+
+def _ind(code: str, n: int) -> str:
+    return "".join(" " * n + line + "\n" if line else "\n" for line in code.splitlines())
+
+
+# What a body or a start message does to this boundary's state (x, y: body length and
+# more_body, or status and declared length), once the message itself is known valid.
+APPLY_BODY = """\
+if phase != 1:
+    raise _V("body outside the response")
+if x:
+    if nobody:
+        raise _V("body for a no-body status")
+    sent += x
+if not y:
+    phase = 2
+    if declared >= 0 and sent != declared:
+        raise _V("content-length")
+elif declared >= 0 and sent > declared:
+    raise _V("content-length")
+"""
+
+APPLY_START = """\
+if phase:
+    raise _V("second start")
+phase = 1
+nobody = x < 200 or x in _NO_BODY
+if not nobody and not head:
+    declared = y
+"""
+
+# Validate the message, then apply it.
+VALIDATE_APPLY = (
+    """\
 t = m["type"]
 if t == "http.response.body":
     body = m.get("body", b"")
@@ -107,18 +140,9 @@ if t == "http.response.body":
         raise _V("body type")
     x = len(body)
     y = m.get("more_body", False)
-    if phase != 1:
-        raise _V("body outside the response")
-    if x:
-        if nobody:
-            raise _V("body for a no-body status")
-        sent += x
-    if not y:
-        phase = 2
-        if declared >= 0 and sent != declared:
-            raise _V("content-length")
-    elif declared >= 0 and sent > declared:
-        raise _V("content-length")
+"""
+    + _ind(APPLY_BODY, 4)
+    + """\
 elif t == "http.response.start":
     x = m.get("status")
     if type(x) is not int or not 100 <= x <= 599:
@@ -142,42 +166,21 @@ elif t == "http.response.start":
             if y != -1 or not value.isdigit():
                 raise _V("content-length")
             y = int(value)
-    if phase:
-        raise _V("second start")
-    phase = 1
-    nobody = x < 200 or x in _NO_BODY
-    if not nobody and not head:
-        declared = y
+"""
+    + _ind(APPLY_START, 4)
+    + """\
 else:
     raise _V(f"message {t!r}")
 """
+)
 
-APPLY = """\
-if m["type"] == "http.response.body":
-    if phase != 1:
-        raise _V("body outside the response")
-    if x:
-        if nobody:
-            raise _V("body for a no-body status")
-        sent += x
-    if not y:
-        phase = 2
-        if declared >= 0 and sent != declared:
-            raise _V("content-length")
-    elif declared >= 0 and sent > declared:
-        raise _V("content-length")
-else:
-    if phase:
-        raise _V("second start")
-    phase = 1
-    nobody = x < 200 or x in _NO_BODY
-    if not nobody and not head:
-        declared = y
-"""
-
-
-def _ind(code: str, n: int) -> str:
-    return "".join(" " * n + line + "\n" if line else "\n" for line in code.splitlines())
+# Apply a message the inner boundary validated just now (it passed through unchanged).
+APPLY = (
+    'if m["type"] == "http.response.body":\n'
+    + _ind(APPLY_BODY, 4)
+    + "else:\n"
+    + _ind(APPLY_START, 4)
+)
 
 
 BODY = (
