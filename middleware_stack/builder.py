@@ -98,6 +98,8 @@ class Stack:
         self.checks = checks
         self.boundary = boundary
         self.instances = instances
+        # build_stack's arguments (None = read from settings), so the test client can rebuild.
+        self._arguments: dict[str, Any] = {}
         # With layers outside the boundary, lifespan may not reach it (see watch_lifespan).
         self._watch_lifespan = bool(layers) and boundary.answers_lifespan
 
@@ -551,6 +553,11 @@ def build_stack(
         chain, layers, cast(ASGIApp, app), mode, boundary, tuple(findings.result.instances), wrap
     )
     boundary.owner = stack
+    stack._arguments = {
+        "middleware": middleware,
+        "lifespan": lifespan,
+        "websocket": websocket,
+    }
     return stack
 
 

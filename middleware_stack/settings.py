@@ -7,14 +7,24 @@ setting takes its default, so ``build_stack`` also serves plain ASGI apps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
 
 from middleware_stack.exceptions import StackConfigurationError
 
-__all__ = ["StackSettings", "blocking_ms", "non_negative", "read_settings", "shown"]
+__all__ = [
+    "StackSettings",
+    "blocking_ms",
+    "non_negative",
+    "overriding",
+    "read_settings",
+    "shown",
+]
 
 DEFAULT_BLOCKING_MS = 20.0
 DEFAULT_THREAD_POOL_IDLE = 8
@@ -34,7 +44,32 @@ class StackSettings:
     debug: bool = False
 
 
+#: Values that stand in for settings while a stack is built (see :func:`overriding`).
+_overrides: ContextVar[dict[str, Any] | None] = ContextVar("stack_settings_overrides", default=None)
+
+
+@contextmanager
+def overriding(**values: Any) -> Iterator[None]:
+    """Build stacks in this block as if these :class:`StackSettings` fields were set.
+
+    Why not ``override_settings``: the test client builds its stacks with thread reuse
+    off, and must neither change what the project's own code reads nor fire
+    ``setting_changed`` (which is what tells it to rebuild).
+    """
+    token = _overrides.set({**(_overrides.get() or {}), **values})
+    try:
+        yield
+    finally:
+        _overrides.reset(token)
+
+
 def read_settings() -> StackSettings:
+    conf = _read()
+    extra = _overrides.get()
+    return replace(conf, **extra) if extra else conf
+
+
+def _read() -> StackSettings:
     if not settings.configured:
         return StackSettings()
     debug = bool(getattr(settings, "DEBUG", False))
