@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.asgi import get_asgi_application
 from django.test import override_settings
 
 from middleware_stack import ASGIProtocolError, build_stack
@@ -224,6 +225,24 @@ def test_csrf_is_skipped_unless_enforced() -> None:
     assert Client(enforce_csrf_checks=True).post("/protected/").status_code == 403
 
 
+def test_each_client_loads_middleware_afresh_like_djangos_client() -> None:
+    # Django's CsrfViewMiddleware keeps CSRF_TRUSTED_ORIGINS in its instance; a handler
+    # shared by every client would keep the first test's value.
+    csrf = "django.middleware.csrf.CsrfViewMiddleware"
+    origin = "https://trusted.example.com"
+    statuses = []
+    for trusted in ([], [origin], []):
+        with override_settings(MIDDLEWARE=[csrf], CSRF_TRUSTED_ORIGINS=trusted):
+            client = Client(enforce_csrf_checks=True)
+            client.get("/csrf-token/")
+            token = client.cookies["csrftoken"].value
+            response = client.post(
+                "/unprotected/", headers={"Origin": origin, "X-CSRFToken": token}
+            )
+            statuses.append(response.status_code)
+    assert statuses == [403, 200, 403]
+
+
 # -- which application ----------------------------------------------------------------------
 
 
@@ -318,7 +337,7 @@ def test_thread_reuse_is_off_in_the_clients_stack() -> None:
 
 
 def test_production_stack_keeps_its_settings_when_settings_change() -> None:
-    stack = build_stack(test_application.client_handler(), [(MARKS, {})], checks="off")
+    stack = build_stack(get_asgi_application(), [(MARKS, {})], checks="off")
     with override_settings(MARK_LAYER_VALUE="changed"):
         assert stack.instances[0].mark == "m"  # read once, when built
 

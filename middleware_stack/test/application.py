@@ -28,7 +28,7 @@ from django.utils.module_loading import import_string
 from middleware_stack.builder import Stack, build_stack
 from middleware_stack.exceptions import StackConfigurationError
 from middleware_stack.settings import overriding
-from middleware_stack.test.handler import client_handler
+from middleware_stack.test.handler import ClientDispatch
 from middleware_stack.types import ASGIApp
 
 __all__ = ["CHECKS", "application_for", "is_stack_setting"]
@@ -140,7 +140,7 @@ def _resolve(application: Any) -> Any:
 
 def _build(application: Any, checks: str) -> ASGIApp:
     """The stack for the settings now in force, with thread reuse off and Django's
-    handler replaced by the client's (see :mod:`middleware_stack.test.handler`)."""
+    handler replaced by each client's own (see :mod:`middleware_stack.test.handler`)."""
     from django.core.handlers.asgi import ASGIHandler
 
     source = _resolve(application)
@@ -149,12 +149,12 @@ def _build(application: Any, checks: str) -> ASGIApp:
             import django
 
             django.setup(set_prefix=False)
-            return build_stack(client_handler(), checks=checks)
+            return build_stack(ClientDispatch(), checks=checks)
         if isinstance(source, Stack):
             args = source._arguments
             inner: Any = source.app
             if isinstance(inner, ASGIHandler):
-                inner = client_handler(type(inner))
+                inner = ClientDispatch(type(inner))
             return build_stack(
                 inner,
                 args.get("middleware"),
@@ -163,7 +163,7 @@ def _build(application: Any, checks: str) -> ASGIApp:
                 websocket=args.get("websocket"),
             )
         if isinstance(source, ASGIHandler):  # Django alone: no layers, as served
-            return build_stack(client_handler(type(source)), [], checks=checks)
+            return build_stack(ClientDispatch(type(source)), [], checks=checks)
     if not callable(source):
         raise StackConfigurationError(
             f"The test client's application {source!r} is not an ASGI application.",

@@ -70,7 +70,7 @@ class StackClientMixin:
         self, app: ASGIApp, scope: dict[str, Any], body: bytes
     ) -> tuple[Exchange, Capture]:
         self.scope = scope
-        current = Capture(getattr(self, "_enforce_csrf_checks", False))
+        current = Capture(getattr(self, "_enforce_csrf_checks", False), self)
         token = capture.set(current)
         try:
             try:

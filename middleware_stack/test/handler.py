@@ -12,12 +12,17 @@ It is Django's own ``ASGIHandler`` with what Django's test client handlers add:
   while a request runs: it would close (or mark for rollback) the test's connection;
 - CSRF checks are skipped unless the client enforces them, as Django's client does;
 - the ``HttpRequest`` Django built and the ``HttpResponse`` the view returned are
-  recorded, for ``response.wsgi_request`` and for the response's own class.
+  recorded, for ``response.wsgi_request`` and for the response's own class;
+- each client gets its own handler, which loads ``MIDDLEWARE`` at the client's first
+  request, as each of Django's clients does: middleware that keeps settings in its
+  instance (Django's CSRF middleware caches ``CSRF_TRUSTED_ORIGINS``) then sees the
+  settings of the test that made the client, not those of an earlier test.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,16 +34,17 @@ from django.db import close_old_connections
 
 from middleware_stack.types import Receive, Scope, Send
 
-__all__ = ["Capture", "ClientHandlerMixin", "capture", "client_handler"]
+__all__ = ["Capture", "ClientDispatch", "ClientHandlerMixin", "capture", "client_handler"]
 
 
 class Capture:
     """What Django made of one client request; filled in by the handler."""
 
-    __slots__ = ("enforce_csrf_checks", "request", "response")
+    __slots__ = ("enforce_csrf_checks", "owner", "request", "response")
 
-    def __init__(self, enforce_csrf_checks: bool) -> None:
+    def __init__(self, enforce_csrf_checks: bool, owner: Any = None) -> None:
         self.enforce_csrf_checks = enforce_csrf_checks
+        self.owner = owner  # the client: whose handler serves the request
         self.request: Any = None
         self.response: Any = None
 
@@ -107,3 +113,29 @@ def client_handler(cls: type[ASGIHandler] = ASGIHandler) -> ASGIHandler:
         mixed = _classes[cls] = type(f"Client{cls.__name__}", (ClientHandlerMixin, cls), {})
     handler: ASGIHandler = mixed()
     return handler
+
+
+class ClientDispatch(ASGIHandler):
+    """Where Django sits in the client's stack: each client's own handler of ``cls``.
+
+    An ``ASGIHandler`` to the stack (so the boundary treats it as Django), but it loads
+    no middleware itself: ``ASGIHandler.__init__`` is not called.
+    """
+
+    def __init__(self, cls: type[ASGIHandler] = ASGIHandler) -> None:
+        self.handler_class = cls
+        self._handlers: weakref.WeakKeyDictionary[Any, ASGIHandler] = weakref.WeakKeyDictionary()
+        self._shared: ASGIHandler | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        current = capture.get()
+        owner = current.owner if current is not None else None
+        if owner is None:
+            if self._shared is None:
+                self._shared = client_handler(self.handler_class)
+            handler = self._shared
+        else:
+            handler = self._handlers.get(owner)  # type: ignore[assignment]
+            if handler is None:
+                handler = self._handlers[owner] = client_handler(self.handler_class)
+        await handler(scope, receive, send)  # type: ignore[arg-type]

@@ -17,4 +17,6 @@ urlpatterns = [
     path("sync-stream/", views.sync_stream),
     path("async-stream/", views.async_stream),
     path("post-json/", views.post_json),
+    path("csrf-token/", views.csrf_token),
+    path("unprotected/", views.unprotected),
 ]

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
-from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 
 
 def page(request: HttpRequest) -> HttpResponse:
@@ -98,3 +98,13 @@ async def async_stream(request: HttpRequest) -> StreamingHttpResponse:
 
 def post_json(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"got": json.loads(request.body), "type": request.content_type})
+
+
+@ensure_csrf_cookie
+def csrf_token(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(b"token")
+
+
+def unprotected(request: HttpRequest) -> HttpResponse:
+    """Checked only by CsrfViewMiddleware when MIDDLEWARE has it."""
+    return HttpResponse(b"posted")
