@@ -213,6 +213,29 @@ def test_origin_with_a_path_is_not_a_browser_origin_here() -> None:
     assert not ours.allowed
 
 
+def test_origin_with_an_uppercase_scheme_is_not_a_browser_origin_here() -> None:
+    # urlsplit lowercases the scheme there, so the request's spelling is echoed back.
+    theirs, ours = both(ORIGINS, **get("HTTPS://app.example.com"))
+    assert theirs.get("access-control-allow-origin") == "HTTPS://app.example.com"
+    assert not ours.allowed
+
+
+@pytest.mark.parametrize("origin", ["https://APP.example.com", "https://app.example.com:443"])
+def test_origin_with_uppercase_host_or_default_port_is_refused_the_same(origin: str) -> None:
+    assert not same_actual(ORIGINS, **get(origin)).allowed
+
+
+def test_configured_uppercase_scheme_matches_the_same() -> None:
+    ours = same_actual({"CORS_ALLOWED_ORIGINS": ["HTTPS://app.example.com"]}, **get(APP))
+    assert ours.get("access-control-allow-origin") == APP
+
+
+def test_configured_uppercase_host_is_normalised_here_never_matched_there() -> None:
+    theirs, ours = both({"CORS_ALLOWED_ORIGINS": ["https://App.Example.com"]}, **get(APP))
+    assert not theirs.allowed
+    assert ours.get("access-control-allow-origin") == APP
+
+
 # -- CORS_ALLOWED_ORIGIN_REGEXES (and CORS_ORIGIN_REGEX_WHITELIST) -------------------------
 
 REGEXES = {"CORS_ALLOWED_ORIGIN_REGEXES": [r"^https://\w+\.example\.com$"]}
@@ -469,6 +492,13 @@ def test_private_network_on_an_actual_request_is_answered_there_not_here() -> No
 def test_django_404_carries_cors_headers_the_same() -> None:
     ours = same_actual(ORIGINS, path="/api/missing", **get(APP))
     assert ours.status == 404 and ours.allowed
+
+
+def test_response_made_by_commonmiddleware_carries_cors_headers_the_same() -> None:
+    # Its docs: place CorsMiddleware above CommonMiddleware so that its responses (an
+    # APPEND_SLASH redirect) get CORS headers; the layer is above all of MIDDLEWARE.
+    ours = same_actual(ORIGINS, path="/api/slash", **get(APP))
+    assert ours.status == 301 and ours.allowed
 
 
 def test_vary_origin_on_refused_and_allowed_the_same() -> None:

@@ -39,4 +39,5 @@ urlpatterns = [
     path("api/token", token),
     path("api/write", write),
     path("other/data", data),
+    path("api/slash/", data),
 ]
