@@ -107,6 +107,14 @@ def test_example_project_passes_manage_py_check() -> None:
     assert "no issues" in result.stdout
 
 
+def test_example_projects_own_tests_pass_through_its_stack() -> None:
+    # example/example_project/tests.py: CORS, identity and Server-Timing, tested with
+    # middleware_stack.test.Client under Django's test runner.
+    result = manage("test", "example_project", "-v", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Ran 13 tests" in result.stderr and "OK" in result.stderr
+
+
 def test_example_project_asgi_stack_command() -> None:
     result = manage("asgi_stack")
     assert result.returncode == 0, result.stderr
