@@ -176,6 +176,25 @@ def test_view_exception_gives_the_500_when_not_raised() -> None:
     assert response.exc_info[0] is RuntimeError
 
 
+def test_djangos_response_assertions_work() -> None:
+    from pytest_django.asserts import assertContains, assertRedirects, assertTemplateUsed
+
+    client = Client()
+    assertRedirects(client.get("/go/"), "/page/?name=redirected")
+    response = client.get("/page/", {"name": "Ada"})
+    assertContains(response, "Hello Ada")
+    assertTemplateUsed(response, "page.html")
+
+
+def test_exception_escaping_the_stack_is_raised_or_answered_500() -> None:
+    with override_settings(ASGI_MIDDLEWARE=["tests.layers.RaisesInRequest"]):
+        with pytest.raises(KeyError, match="raised by the layer"):
+            Client().get("/scope/")
+        response = Client(raise_request_exception=False).get("/scope/")
+    assert response.status_code == 500
+    assert response.exc_info[0] is KeyError
+
+
 # -- sessions, login, cookies, CSRF --------------------------------------------------------
 
 
@@ -252,6 +271,14 @@ def test_asgi_application_setting_is_the_application() -> None:
     assert response.json()["marks"] == ["from-asgi-py"]
 
 
+def test_bare_django_as_asgi_application_is_served_without_layers() -> None:
+    with override_settings(ASGI_APPLICATION="tests.client_site.asgi.bare"):
+        response = Client().get("/scope/")
+    assert response.status_code == 200
+    assert response.json()["marks"] == []  # ASGI_MIDDLEWARE is not what is deployed
+    assert "x-layer" not in response
+
+
 def test_application_argument_names_another() -> None:
     from tests.client_site import asgi
 
@@ -287,6 +314,13 @@ def test_override_of_a_setting_a_layer_reads_takes_effect() -> None:
         assert client.get("/scope/")["x-layer"] == "m"
         with override_settings(MARK_LAYER_VALUE="read-at-build"):
             assert client.get("/scope/")["x-layer"] == "read-at-build"
+
+
+def test_pytest_django_settings_fixture_takes_effect(settings: Any) -> None:
+    client = Client()
+    assert client.get("/scope/")["x-layer"] == "outer"
+    settings.ASGI_MIDDLEWARE = [(MARKS, {"mark": "fixture"})]
+    assert client.get("/scope/")["x-layer"] == "fixture"
 
 
 def test_rebuilds_are_cached_per_configuration(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,3 +7,6 @@ from middleware_stack import build_stack
 application = build_stack(
     get_asgi_application(), [("tests.client_site.layers.Marks", {"mark": "from-asgi-py"})]
 )
+
+#: Django alone, as a project without layers deploys it.
+bare = get_asgi_application()
