@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.asgi import get_asgi_application
+from django.test import Client as DjangoClient
 from django.test import override_settings
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from middleware_stack import ASGIProtocolError, build_stack
 from middleware_stack.test import AsyncClient, Client, Websocket, WebsocketClosed
@@ -92,6 +96,29 @@ def test_non_ascii_path_is_utf8_in_path_and_percent_encoded_in_raw_path() -> Non
     response = Client().get("/scope/café")
     assert response.status_code == 404  # no such route; the layer still saw it
     assert response["x-layer"] == "outer"
+
+
+URL_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="?#%"), max_size=12
+)
+
+
+@examples(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(path=URL_TEXT, key=URL_TEXT, value=URL_TEXT)
+def test_django_sees_the_request_as_with_djangos_own_client(
+    path: str, key: str, value: str
+) -> None:
+    # The scope the client makes must give Django the request its own client gives it:
+    # the same path (non-ASCII included) and the same query parameters.
+    url = "/" + path
+    assume(not url.endswith("/teapot"))
+    ours = Client().get(url, {key: value}).wsgi_request
+    theirs = DjangoClient().get(url, {key: value}).wsgi_request
+    assert ours.path_info == theirs.path_info
+    assert ours.path == theirs.path
+    assert list(ours.GET.lists()) == list(theirs.GET.lists())
 
 
 def test_a_layer_answering_alone_gives_a_plain_response_with_its_headers() -> None:
@@ -334,6 +361,16 @@ def test_rebuilds_are_cached_per_configuration(monkeypatch: pytest.MonkeyPatch) 
             assert client.get("/scope/")["x-layer"] == "cached"
             Client().get("/scope/")
     assert len(builds) <= 2  # one per configuration, however many requests and clients
+
+
+def test_a_malformed_rebuild_setting_names_itself() -> None:
+    from middleware_stack import StackConfigurationError
+
+    with (
+        override_settings(ASGI_TEST_REBUILD_SETTINGS="MYLAYER_"),
+        pytest.raises(StackConfigurationError, match="ASGI_TEST_REBUILD_SETTINGS"),
+    ):
+        Client().get("/scope/")
 
 
 def test_unrelated_setting_changes_do_not_rebuild(monkeypatch: pytest.MonkeyPatch) -> None:
