@@ -242,7 +242,7 @@ def test_login_with_credentials() -> None:
     assert client.get("/whoami/").json() == {"user": "bob"}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # async: the ORM runs on another thread
 async def test_async_force_login() -> None:
     client = AsyncClient()
     user = await User.objects.acreate(username="eve")
@@ -444,7 +444,7 @@ async def test_websocket_without_an_application_is_refused() -> None:
     assert await ws.connect() == (False, 1000)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # async: the ORM runs on another thread
 async def test_websocket_from_a_client_carries_its_session_cookie() -> None:
     with override_settings(**WS):
         client = AsyncClient()
