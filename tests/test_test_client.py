@@ -401,6 +401,14 @@ def test_sync_work_runs_on_the_tests_thread() -> None:
     assert response.json()["thread"] == threading.get_ident()
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_in_a_pytest_asyncio_test_sync_work_shares_the_tests_sync_thread() -> None:
+    from asgiref.sync import sync_to_async
+
+    response = await AsyncClient().get("/users/")
+    assert response.json()["thread"] == await sync_to_async(threading.get_ident)()
+
+
 def test_thread_reuse_is_off_in_the_clients_stack() -> None:
     with override_settings(ASGI_THREAD_REUSE=True):
         stack = Client().stack
