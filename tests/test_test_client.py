@@ -324,6 +324,17 @@ def test_a_plain_asgi_app_is_called_as_it_is() -> None:
     assert (response.status_code, response.content) == (201, b"raw")
 
 
+def test_header_lines_differing_only_in_case_are_folded_into_one() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"Vary", b"Cookie"), (b"vary", b"Origin"), (b"X-One", b"1")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    response = Client(application=app).get("/")
+    assert response["vary"] == "Cookie, Origin"
+    assert response["x-one"] == "1"
+
+
 # -- settings changes rebuild the stack -----------------------------------------------------
 
 

@@ -106,18 +106,20 @@ class StackClientMixin:
         else:
             response = HttpResponse()
         response.status_code = status
-        headers: dict[str, str] = {}
+        headers: dict[str, tuple[str, str]] = {}  # lowercase name: (name as sent, value)
         cookies: SimpleCookie = SimpleCookie()
         for raw_name, raw_value in start.get("headers", ()):
             name = bytes(raw_name).decode("latin-1")
             value = bytes(raw_value).decode("latin-1")
-            if name.lower() == "set-cookie":
+            key = name.lower()
+            if key == "set-cookie":
                 cookies.load(value)
-            elif name in headers:  # several lines: one value, as HTTP folds them
-                headers[name] = f"{headers[name]}, {value}"
+            elif key in headers:  # several lines: one value, as HTTP folds them
+                first, earlier = headers[key]
+                headers[key] = (first, f"{earlier}, {value}")
             else:
-                headers[name] = value
-        response.headers = ResponseHeaders(headers)
+                headers[key] = (name, value)
+        response.headers = ResponseHeaders(dict(headers.values()))
         response.cookies = cookies
         chunks = exchange.chunks
         if method == "HEAD" or 100 <= status < 200 or status in _NO_BODY_STATUS:
