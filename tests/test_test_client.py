@@ -481,6 +481,11 @@ async def test_stack_websocket_fixture(stack_websocket: Any) -> None:
         assert (await ws.receive_json())["echo"] == '"fixture"'
 
 
+async def test_sync_client_in_an_async_test_says_to_use_the_async_client() -> None:
+    with pytest.raises(RuntimeError, match="AsyncClient"):
+        Client().get("/scope/")
+
+
 def test_stack_client_fixture(stack_client: Client) -> None:
     assert stack_client.get("/scope/")["x-layer"] == "outer"
 

@@ -12,6 +12,7 @@ when a layer answered without calling Django.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from functools import partial
@@ -214,6 +215,17 @@ class Client(StackClientMixin, django_client.Client):
         self._setup_stack(application, checks)
 
     def request(self, **request: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "middleware_stack.test.Client runs the stack in an event loop of its own, "
+                "and this thread is already running one (an async test). Use "
+                "middleware_stack.test.AsyncClient (the async_stack_client fixture) and "
+                "await its methods."
+            )
         environ = self._base_environ(**request)  # type: ignore[attr-defined]
         scope, body = scope_from_environ(environ)
         with _Signals(self, request) as templates:
