@@ -12,10 +12,14 @@ per request. The boundary makes that edge right:
 - each request runs in ``ThreadSensitiveContext(executor=...)`` with a pooled thread
   (see :mod:`middleware_stack.threads`).
 
-The last two are Django's problems: around any other ASGI app, HTTP requests pass
-straight through (no thread-sensitive context is entered, at about 6 µs each, where the
-app would not have entered one either). Websocket connections always get a pooled
-context, since their consumers typically run database code through ``sync_to_async``.
+The last two are Django's problems. Django inside a known router (Channels'
+``ProtocolTypeRouter``, ``URLRouter``, see :mod:`middleware_stack.routers`) gets them for
+its HTTP requests, and the router keeps the scope types it maps (websocket first of all).
+Around any other ASGI app, HTTP requests pass straight through (no thread-sensitive
+context is entered, at about 6 µs each, where the app would not have entered one
+either), websockets go to that app, and the stack says so once at build time and in
+``describe()``. Websocket connections always get a pooled context, since their consumers
+typically run database code through ``sync_to_async``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 from asgiref.sync import ThreadSensitiveContext
 
 from middleware_stack import threads
+from middleware_stack.routers import AppShape, shape_of
 from middleware_stack.settings import non_negative, read_settings, shown
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,13 +41,11 @@ __all__ = ["DjangoBoundary", "watch_lifespan"]
 
 logger = logging.getLogger("middleware_stack")
 _warned_old_asgiref = False
+_noted_not_django: set[str] = set()
 
 
-def _is_django(app: object) -> bool:
-    from django.core.handlers.asgi import ASGIHandler
-
-    return isinstance(app, ASGIHandler)
-
+#: What the boundary does not do around an app that is not Django (describe(), build log).
+NOT_DJANGO = "does not lowercase response header names nor pool threads for HTTP"
 
 #: Seconds lifespan shutdown waits for the pooled threads to close their connections.
 CLOSE_TIMEOUT = 5.0
@@ -82,8 +85,14 @@ class DjangoBoundary:
         self.lifespan = lifespan
         self.websocket = websocket
         self.owner: Any = app  # set to the Stack once built; passed to lifespan(app)
-        self.is_django = _is_django(app)
-        self.answers_lifespan = self.is_django or lifespan is not None
+        self.shape: AppShape = shape_of(app)
+        # Django's HTTP edge (header case, pooled threads) applies: Django, or Django in a router.
+        self.is_django = self.shape.has_django
+        self.answers_lifespan = lifespan is not None or (
+            self.is_django and not (self.shape.handles and "lifespan" in self.shape.handles)
+        )
+        # A websocket goes to the app when it (a router, or a non-Django app) can take it.
+        self.app_takes_websocket = self.shape.kind != "django" and self.shape.takes("websocket")
         self.lifespans = 0  # lifespan scopes that reached this boundary (see watch_lifespan)
         self.state: dict[str, Any] = {}
         reuse = conf.thread_reuse if thread_reuse is None else thread_reuse
@@ -124,15 +133,48 @@ class DjangoBoundary:
             _note_old_asgiref()
 
     def summary(self) -> str:
-        ws = "routed" if self.websocket is not None else "refused"
+        if self.websocket is not None:
+            ws = "routed"
+        elif self.app_takes_websocket:
+            ws = "to the router" if self.shape.kind == "router" else "to the app"
+        else:
+            ws = "refused"
         life = "answered" if self.answers_lifespan else "passed to app"
         if self.pool is None:
-            pool = "per request (Django)"
+            pool = "per request (Django)" if self.is_django else "not pooled"
         elif self.is_django:
             pool = f"pooled (idle<={self.pool.idle_max})"
         else:
             pool = f"pooled for websockets (idle<={self.pool.idle_max})"
-        return f"lifespan {life}; websocket {ws}; threads {pool}"
+        text = f"lifespan {life}; websocket {ws}; threads {pool}"
+        if self.shape.kind == "router":
+            text += f"; Django at {self.shape.django}" if self.is_django else "; no Django found"
+        if not self.is_django:
+            text += f"; {NOT_DJANGO}"
+        return text
+
+    def note_not_django(self) -> None:
+        """Say once per app type, at build time, what the boundary does not do here."""
+        if self.is_django:
+            return
+        from middleware_stack.layer import dotted_path
+
+        path = dotted_path(self.app)
+        if path in _noted_not_django:
+            return
+        _noted_not_django.add(path)
+        what = (
+            "a known router with no Django in it"
+            if self.shape.kind == "router"
+            else ("neither Django nor a known router")
+        )
+        logger.warning(
+            "build_stack: %s is %s, so the Django boundary %s; websocket connections go to it%s.",
+            path,
+            what,
+            NOT_DJANGO,
+            "" if self.lifespan is None else ", and ASGI_LIFESPAN answers lifespan",
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -144,12 +186,15 @@ class DjangoBoundary:
             else:  # nothing of Django's to fix: stay out of the way
                 await self.app(scope, receive, send)
         elif kind == "websocket":
-            if self.websocket is None:
-                await self._refuse_websocket(receive, send)
-                return
+            app = self.websocket
+            if app is None:
+                if not self.app_takes_websocket:
+                    await self._refuse_websocket(receive, send)
+                    return
+                app = self.app
             if self.state and "state" not in scope:
                 scope = {**scope, "state": self.state.copy()}
-            await self._pooled(self.websocket, scope, receive, send)
+            await self._pooled(app, scope, receive, send)
         elif kind == "lifespan" and self.answers_lifespan:
             self.lifespans += 1
             await self._lifespan(scope, receive, send)

@@ -306,6 +306,7 @@ def build_stack(
         "lifespan": lifespan,
         "websocket": websocket,
     }
+    boundary.note_not_django()
     return stack
 
 

@@ -25,8 +25,8 @@ from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction
 
-from middleware_stack.layer import Layer, dotted_path
 from middleware_stack.exceptions import StackConfigurationError, StackWarning
+from middleware_stack.layer import Layer, dotted_path
 from middleware_stack.types import ASGIApp, Receive, Scope, Send
 
 __all__ = [

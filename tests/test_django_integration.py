@@ -118,7 +118,9 @@ def test_example_projects_own_tests_pass_through_its_stack() -> None:
 def test_example_project_asgi_stack_command() -> None:
     result = manage("asgi_stack")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ASGI middleware stack (checks=warn), outermost first:")
+    first, _, rest = result.stdout.partition("\n")
+    assert first == "Application: example_project.asgi.application (from ASGI_APPLICATION)"
+    assert rest.startswith("ASGI middleware stack (checks=warn), outermost first:")
     assert "lifespan answered" in result.stdout
 
 

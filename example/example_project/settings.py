@@ -95,6 +95,8 @@ ASGI_MIDDLEWARE: list[object] = [
 ]
 CSRF_TRUSTED_ORIGINS = [SPA_ORIGIN]
 ASGI_LIFESPAN = "example_project.lifespan.lifespan"
+# What daphne's runserver and `manage.py asgi_stack` serve and describe.
+ASGI_APPLICATION = "example_project.asgi.application"
 
 # One line per request from the timing layer, plus the stack's own warnings.
 LOGGING = {
