@@ -25,6 +25,7 @@ from middleware_stack.validation import (
     as_asgi3,
     basehttp_warning,
     check_duplicates,
+    check_not_django_middleware,
     check_order,
     is_async_callable,
     located,
@@ -197,6 +198,7 @@ def _compose(
     for index, entry in enumerate(entries):
         try:
             layer = parse_entry(entry, index)
+            check_not_django_middleware(layer)
             check_options(layer)
         except StackConfigurationError as exc:
             findings.error(exc)

@@ -36,6 +36,7 @@ __all__ = [
     "as_asgi3",
     "basehttp_warning",
     "check_duplicates",
+    "check_not_django_middleware",
     "check_order",
     "is_async_callable",
     "located",
@@ -297,4 +298,42 @@ def located(finding: Any, layer: Layer) -> Any:
     """A copy of a layer's own finding, with the entry's position and path filled in."""
     return type(finding)(
         finding.msg, index=layer.index, path=layer.path, hint=finding.hint, id=finding.id
+    )
+
+
+def _django_middleware_reason(factory: Any) -> str | None:
+    """Why ``factory`` is Django ``MIDDLEWARE`` (called with ``get_response``), or None.
+
+    Taken for ASGI 2 (a class, called with one argument) it would be adapted, pass
+    ``manage.py check`` and fail every request: ``'dict' object has no attribute 'path'``.
+    """
+    from django.utils.deprecation import MiddlewareMixin
+
+    if inspect.isclass(factory) and issubclass(factory, MiddlewareMixin):
+        return "a MiddlewareMixin subclass"
+    markers = [m for m in ("sync_capable", "async_capable") if hasattr(factory, m)]
+    if markers:
+        return f"it carries Django's {' and '.join(markers)} marker"
+    try:
+        params = list(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return None
+    if params and params[0] == "get_response":
+        return "its first parameter is named 'get_response'"
+    return None
+
+
+def check_not_django_middleware(layer: Layer) -> None:
+    """Refuse a Django ``MIDDLEWARE`` class or function listed in ``ASGI_MIDDLEWARE``."""
+    reason = _django_middleware_reason(layer.factory)
+    if reason is None:
+        return
+    raise StackConfigurationError(
+        f"This is Django middleware ({reason}): put it in MIDDLEWARE. It is called as "
+        "middleware(get_response) for each Django request, not as an ASGI layer "
+        "factory(app), so in ASGI_MIDDLEWARE every request would fail.",
+        index=layer.index,
+        path=layer.path,
+        hint=f"Move {layer.path!r} from ASGI_MIDDLEWARE to MIDDLEWARE in settings.py.",
+        id="middleware_stack.E012",
     )
