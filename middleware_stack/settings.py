@@ -18,6 +18,8 @@ from django.conf import settings
 from middleware_stack.exceptions import StackConfigurationError
 
 __all__ = [
+    "KNOWN_SETTINGS",
+    "OTHER_ASGI_SETTINGS",
     "StackSettings",
     "blocking_ms",
     "non_negative",
@@ -25,6 +27,23 @@ __all__ = [
     "read_settings",
     "shown",
 ]
+
+#: Every setting this package reads (manage.py check warns on near-misses of these).
+KNOWN_SETTINGS = (
+    "ASGI_MIDDLEWARE",
+    "ASGI_MIDDLEWARE_CHECKS",
+    "ASGI_MIDDLEWARE_BLOCKING_MS",
+    "ASGI_LIFESPAN",
+    "ASGI_LIFESPAN_FALLBACK",
+    "ASGI_WEBSOCKET_APPLICATION",
+    "ASGI_THREAD_REUSE",
+    "ASGI_THREAD_POOL_IDLE",
+    "ASGI_THREAD_POOL_IDLE_TIMEOUT",
+    "ASGI_THREAD_POOL_MAX",
+    "ASGI_TEST_REBUILD_SETTINGS",
+)
+#: ``ASGI_*`` settings of other projects (Django, Channels, daphne): never a near-miss.
+OTHER_ASGI_SETTINGS = frozenset({"ASGI_APPLICATION"})
 
 DEFAULT_BLOCKING_MS = 20.0
 DEFAULT_THREAD_POOL_IDLE = 8
@@ -36,6 +55,7 @@ class StackSettings:
     middleware: Any = ()
     checks: Any = "off"
     lifespan: Any = None
+    lifespan_fallback: Any = True
     websocket: Any = None
     blocking_ms: Any = DEFAULT_BLOCKING_MS
     thread_reuse: Any = True
@@ -77,6 +97,7 @@ def _read() -> StackSettings:
         middleware=getattr(settings, "ASGI_MIDDLEWARE", ()),
         checks=getattr(settings, "ASGI_MIDDLEWARE_CHECKS", "warn" if debug else "off"),
         lifespan=getattr(settings, "ASGI_LIFESPAN", None),
+        lifespan_fallback=getattr(settings, "ASGI_LIFESPAN_FALLBACK", True),
         websocket=getattr(settings, "ASGI_WEBSOCKET_APPLICATION", None),
         blocking_ms=getattr(settings, "ASGI_MIDDLEWARE_BLOCKING_MS", DEFAULT_BLOCKING_MS),
         thread_reuse=getattr(settings, "ASGI_THREAD_REUSE", True),
