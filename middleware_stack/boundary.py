@@ -33,6 +33,7 @@ from typing import Any
 from asgiref.sync import ThreadSensitiveContext
 
 from middleware_stack import threads
+from middleware_stack.lifespan_fallback import LifespanFallback
 from middleware_stack.routers import AppShape, shape_of
 from middleware_stack.settings import non_negative, read_settings, shown
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
@@ -95,6 +96,18 @@ class DjangoBoundary:
         self.app_takes_websocket = self.shape.kind != "django" and self.shape.takes("websocket")
         self.lifespans = 0  # lifespan scopes that reached this boundary (see watch_lifespan)
         self.state: dict[str, Any] = {}
+        if not isinstance(conf.lifespan_fallback, bool):
+            raise StackConfigurationError(
+                f"ASGI_LIFESPAN_FALLBACK = {shown(conf.lifespan_fallback)} must be True or False.",
+                hint="True (the default) runs ASGI_LIFESPAN at the first request under a server "
+                "that sends no lifespan (daphne); False never does.",
+                id="middleware_stack.E010",
+            )
+        # Under a server that sends no lifespan (daphne), ASGI_LIFESPAN runs at the first
+        # request; dropped (None) as soon as a lifespan scope arrives or it has run.
+        self.fallback: LifespanFallback | None = None
+        if lifespan is not None and conf.lifespan_fallback:
+            self.fallback = LifespanFallback(lifespan, self, self.state)
         reuse = conf.thread_reuse if thread_reuse is None else thread_reuse
         idle = conf.thread_pool_idle if pool_idle is None else pool_idle
         if not isinstance(reuse, bool):
@@ -178,6 +191,8 @@ class DjangoBoundary:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if self.fallback is not None and kind != "lifespan":
+            await self._first_request(scope)
         if kind == "http":
             if self.state and "state" not in scope:
                 scope = {**scope, "state": self.state.copy()}
@@ -196,10 +211,19 @@ class DjangoBoundary:
                 scope = {**scope, "state": self.state.copy()}
             await self._pooled(app, scope, receive, send)
         elif kind == "lifespan" and self.answers_lifespan:
+            self.fallback = None
             self.lifespans += 1
             await self._lifespan(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+    async def _first_request(self, scope: Scope) -> None:
+        fallback = self.fallback
+        assert fallback is not None
+        fallback.owner = self.owner
+        await fallback.run(scope)
+        if fallback.failed is None:
+            self.fallback = None
 
     async def _pooled(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         pool = self.pool

@@ -102,6 +102,7 @@ class Stack:
             except Exception:  # not a scope: the layers (or the runtime checks) say so
                 lifespan = False
             if lifespan:
+                self.boundary.fallback = None  # the server sends lifespan: no fallback
                 await _boundary.watch_lifespan(self._chain, self.boundary, scope, receive, send)
                 return
         await self._chain(scope, receive, send)

@@ -41,3 +41,5 @@ ASGI_MIDDLEWARE = [
 ]
 ASGI_MIDDLEWARE_CHECKS = os.environ.get("CHANNELS_SITE_CHECKS", "warn")
 LOGGING_CONFIG = None
+if os.environ.get("LIFESPAN_LOG"):  # the daphne lifespan-fallback test
+    ASGI_LIFESPAN = "tests.channels_site.lifespan.lifespan"

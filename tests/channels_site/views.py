@@ -23,6 +23,10 @@ async def who(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"identity": getattr(auth, "identity", None)})
 
 
+async def state(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(dict(request.scope.get("state") or {}))
+
+
 class EchoConsumer(AsyncWebsocketConsumer):
     """Says who the stack made the user, then echoes."""
 
