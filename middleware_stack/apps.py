@@ -10,4 +10,6 @@ class MiddlewareStackConfig(AppConfig):
     verbose_name = "ASGI middleware stack"
 
     def ready(self) -> None:
-        from middleware_stack import checks  # noqa: F401  (registers the checks)
+        from middleware_stack import checks, devserver  # noqa: F401  (registers the checks)
+
+        devserver.fill_asgi_application()

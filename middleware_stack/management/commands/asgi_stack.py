@@ -1,10 +1,11 @@
 """``manage.py asgi_stack``: print the stack the server will run, outermost first.
 
-The application is the one a server is given: ``ASGI_APPLICATION`` (what daphne's and
-Channels' ``runserver`` serve), or ``--application module:attr`` (what is passed to
-uvicorn or hypercorn), taken from the project's own ``asgi.py``, so a ``build_stack``
-around a Channels router is described as it is. With neither, a stack is built here
-around ``get_asgi_application()``, and the output says so.
+The application is the one a server is given: ``--application module:attr`` (what is
+passed to uvicorn or hypercorn), else ``ASGI_APPLICATION`` (what daphne's and Channels'
+``runserver`` serve), else the project's ``asgi.py`` (beside ``WSGI_APPLICATION`` or the
+settings module), so a ``build_stack`` around a Channels router is described as it is.
+With none of them, a stack is built here around ``get_asgi_application()``. The first
+line of the output says which one was used.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ class Command(BaseCommand):
             app = _load(module, attr, f"ASGI_APPLICATION = {setting!r}")
             source = f"{setting} (from ASGI_APPLICATION)"
         else:
+            found = _project_asgi()
+            if found is not None:
+                app, source = found
+                stack, where = find_stack(app)
+                if stack is not None:
+                    return stack, source + (f", the stack at {where}" if where else "")
             from django.core.asgi import get_asgi_application
 
             stack = build_stack(get_asgi_application())
@@ -93,6 +100,21 @@ class Command(BaseCommand):
         if where:
             source += f", the stack at {where}"
         return stack, source
+
+
+def _project_asgi() -> tuple[Any, str] | None:
+    """The project's asgi.py (beside WSGI_APPLICATION or the settings), if it loads."""
+    from middleware_stack.devserver import default_asgi_application
+
+    dotted = default_asgi_application()
+    if dotted is None:
+        return None
+    module, _, attr = dotted.rpartition(".")
+    try:
+        app = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return None
+    return app, f"{dotted} (the project's asgi.py; ASGI_APPLICATION is not set)"
 
 
 def _load(module: str, attr: str, what: str) -> Any:
