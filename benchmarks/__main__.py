@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="a run of about a minute")
+    parser.add_argument("--quick", action="store_true", help="a shorter run (about 2-3 minutes)")
     parser.add_argument("--no-e2e", action="store_true", help="skip uvicorn + wrk")
     parser.add_argument("--out", type=Path, help="output directory (default: a temp dir)")
     parser.add_argument(

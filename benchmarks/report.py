@@ -8,6 +8,7 @@ range of the same ratio computed per repeat: the cases of one repeat ran back to
 from __future__ import annotations
 
 import statistics
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -473,7 +474,8 @@ def plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
             ax.bar(xs, vals, width, yerr=[lo, hi], label=label, color=color, capsize=3)
             for x, v, h in zip(xs, vals, hi, strict=True):
                 ax.text(x, v + h, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
-        ax.set_xticks(range(len(pairs)), [p[0] for p in pairs])
+        # Wrapped, so that neighbouring labels never run into each other.
+        ax.set_xticks(range(len(pairs)), [textwrap.fill(p[0], 14) for p in pairs])
         ax.set_ylabel("µs added over B (median; whiskers per-repeat range)")
         ax.set_title("Per-layer cost around a raw ASGI app")
         ax.legend()

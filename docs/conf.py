@@ -25,3 +25,4 @@ autodoc_typehints = "description"
 nitpicky = False
 intersphinx_mapping: dict[str, tuple[str, None]] = {}
 exclude_patterns = ["_build"]
+html_css_files = ["tables.css"]
