@@ -169,3 +169,21 @@ def test_daphne_runs_startup_at_the_first_request_state_reaches_the_view_and_shu
     assert events == ["startup", "shutdown"], output
     assert "daphne (" in output and "sent no lifespan before the first request" in output
     assert "Traceback" not in output
+
+
+RECORDED: list[str] = []
+
+
+@asynccontextmanager
+async def recording_lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
+    RECORDED.append("startup")
+    yield {"db": "connected"}
+
+
+@override_settings(ASGI_LIFESPAN="tests.test_lifespan_fallback.recording_lifespan")
+def test_the_test_client_runs_no_lifespan_fallback() -> None:
+    from middleware_stack.test import Client
+
+    RECORDED.clear()
+    assert Client().get("/missing/").status_code == 404
+    assert RECORDED == []  # as documented: the client runs no lifespan

@@ -144,7 +144,8 @@ def _build(application: Any, checks: str) -> ASGIApp:
     from django.core.handlers.asgi import ASGIHandler
 
     source = _resolve(application)
-    with overriding(thread_reuse=False):
+    # No lifespan fallback either: the client runs no lifespan, and says so (docs/testing.rst).
+    with overriding(thread_reuse=False, lifespan_fallback=False):
         if source is None:  # what asgi.py says: build_stack(get_asgi_application())
             import django
 
