@@ -98,6 +98,8 @@ def stats(request: HttpRequest) -> JsonResponse:
             "pool_live": pool.live if pool else None,
             "pool_idle": pool.idle if pool else None,
             "pool_started": pool.threads_started if pool else None,
+            "pool_max": pool.max_threads if pool else None,
+            "pool_waited": pool.waited if pool else None,
             "signals": SIGNALS,
         }
     )
