@@ -159,7 +159,7 @@ def _opened_here() -> list[Any]:
     """
     storage = getattr(getattr(connections, "_connections", None), "_storage", None)
     if type(storage) is not threading.local:
-        return connections.all(initialized_only=True)
+        return list(connections.all(initialized_only=True))
     return [c for c in vars(storage).values() if isinstance(c, BaseDatabaseWrapper)]
 
 
