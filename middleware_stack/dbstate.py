@@ -45,6 +45,7 @@ PG_REPORTED = (
     "standard_conforming_strings",
     "TimeZone",
 )
+_PG_KEYS = tuple(name.encode() for name in PG_REPORTED)
 _SESSION = "_middleware_stack_session"  # (raw connection, its reported parameters)
 
 #: driver connection type -> function(raw) -> (reason or None, reported parameters)
@@ -57,8 +58,7 @@ def _psycopg3(raw: Any) -> tuple[str | None, tuple[Any, ...]]:
     pgconn = raw.pgconn
     if pgconn.transaction_status:  # 0 is IDLE; ACTIVE, INTRANS, INERROR, UNKNOWN
         return "a transaction is left open on the connection", ()
-    status = pgconn.parameter_status
-    return None, tuple(status(name.encode()) for name in PG_REPORTED)
+    return None, tuple(map(pgconn.parameter_status, _PG_KEYS))
 
 
 def _psycopg2(raw: Any) -> tuple[str | None, tuple[Any, ...]]:
@@ -66,8 +66,7 @@ def _psycopg2(raw: Any) -> tuple[str | None, tuple[Any, ...]]:
         return "the connection is closed or broken", ()
     if raw.get_transaction_status():  # 0 is IDLE
         return "a transaction is left open on the connection", ()
-    status = raw.get_parameter_status
-    return None, tuple(status(name) for name in PG_REPORTED)
+    return None, tuple(map(raw.get_parameter_status, PG_REPORTED))
 
 
 def _sqlite(raw: Any) -> tuple[str | None, tuple[Any, ...]]:
