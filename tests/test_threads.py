@@ -599,3 +599,49 @@ async def test_an_open_websocket_holds_a_thread_only_while_its_sync_code_runs() 
     for inbox in inboxes:
         await inbox.put({"type": "websocket.disconnect", "code": 1000})
     await asyncio.wait_for(asyncio.gather(*sockets), 10)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("clean", None),
+        ("autocommit", "autocommit was left switched off"),
+        ("execute_wrapper", "an execute_wrapper() was left installed"),
+        ("atomic", "it was left inside transaction.atomic()"),
+        ("begin", "a transaction is left open on the connection"),
+    ],
+)
+def test_release_check_resets_a_dirty_connection_and_keeps_a_clean_one(
+    how: str, reason: str | None
+) -> None:
+    from django.db import connections, transaction
+
+    from middleware_stack.dbstate import dirty_reason, reset_dirty_connections
+
+    seen: dict[str, Any] = {}
+
+    def worker() -> None:  # a thread of its own, as a pooled worker is
+        conn = connections["default"]
+        conn.ensure_connection()
+        if how == "autocommit":
+            conn.set_autocommit(False)
+        elif how == "execute_wrapper":
+            conn.execute_wrappers.append(lambda execute, *args: execute(*args[:3]))
+        elif how == "atomic":
+            transaction.atomic().__enter__()
+        elif how == "begin":
+            with conn.cursor() as cursor:
+                cursor.execute("BEGIN")
+        seen["reason"] = dirty_reason(conn)
+        reset_dirty_connections()
+        seen["same"] = connections["default"] is conn
+        seen["after"] = dirty_reason(connections["default"])
+        connections["default"].close()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(10)
+    assert seen["reason"] == reason
+    assert seen["same"] is (reason is None)  # a dirty one is replaced by a fresh wrapper
+    assert seen["after"] is None
