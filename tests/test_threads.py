@@ -645,3 +645,31 @@ def test_release_check_resets_a_dirty_connection_and_keeps_a_clean_one(
     assert seen["reason"] == reason
     assert seen["same"] is (reason is None)  # a dirty one is replaced by a fresh wrapper
     assert seen["after"] is None
+
+
+def test_a_request_waiting_at_the_bound_when_the_pool_closes_still_gets_a_thread() -> None:
+    # Lifespan shutdown closes the pool while requests are in flight: a busy worker is
+    # handed to the request waiting for it, and retired only once nobody waits.
+    retired: list[str] = []
+    pool = threads.ExecutorPool(4, on_retire=lambda: retired.append("closed"), max_threads=1)
+    gate = threading.Event()
+
+    async def requests_outliving_shutdown() -> None:
+        first, second = pool.acquire(), pool.acquire()
+        running = first.submit(gate.wait, 5)
+        queued = second.submit(threading.current_thread)
+        assert pool.waiting == 1
+        assert pool.close() == []
+        pool.release(first)
+        gate.set()
+        await asyncio.wrap_future(running)
+        thread = await asyncio.wait_for(asyncio.wrap_future(queued), 5)
+        assert thread.name.startswith("middleware_stack-worker-")
+        pool.release(second)
+        for _ in range(200):
+            if pool.live == 0:
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(requests_outliving_shutdown())
+    assert pool.live == 0 and pool.threads_started == 1 and retired == ["closed"]
