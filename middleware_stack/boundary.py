@@ -9,8 +9,10 @@ per request. The boundary makes that edge right:
 - ``websocket`` goes to ``ASGI_WEBSOCKET_APPLICATION``, or is refused cleanly
   (``websocket.close`` before accept, which servers turn into a 403);
 - response header names are lowercased, so outer layers can match on them;
-- each request runs in ``ThreadSensitiveContext(executor=...)`` with a pooled thread
-  (see :mod:`middleware_stack.threads`).
+- each request runs in ``ThreadSensitiveContext(executor=...)`` with a lease on a pooled
+  thread, taken at its first sync call (see :mod:`middleware_stack.threads`); a thread
+  is handed on only once the database connections the request left dirty are reset
+  (:mod:`middleware_stack.dbstate`).
 
 The last two are Django's problems. Django inside a known router (Channels'
 ``ProtocolTypeRouter``, ``URLRouter``, see :mod:`middleware_stack.routers`) gets them for
@@ -19,7 +21,8 @@ Around any other ASGI app, HTTP requests pass straight through (no thread-sensit
 context is entered, at about 6 µs each, where the app would not have entered one
 either), websockets go to that app, and the stack says so once at build time and in
 ``describe()``. Websocket connections always get a pooled context, since their consumers
-typically run database code through ``sync_to_async``.
+typically run database code through ``sync_to_async``;
+a websocket holds a thread only while one of its sync calls runs.
 """
 
 from __future__ import annotations
@@ -58,6 +61,12 @@ def _close_db_connections() -> None:
     connections.close_all()
 
 
+def _reset_dirty_connections() -> None:
+    from middleware_stack.dbstate import reset_dirty_connections
+
+    reset_dirty_connections()
+
+
 def _lowercase_headers(send: Send) -> Send:
     async def lowercasing_send(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -78,6 +87,7 @@ class DjangoBoundary:
         websocket: ASGIApp | None = None,
         thread_reuse: bool | None = None,
         pool_idle: int | None = None,
+        pool_max: int | None = None,
     ) -> None:
         from middleware_stack.exceptions import StackConfigurationError
 
@@ -135,12 +145,23 @@ class DjangoBoundary:
                 "long without a request; the default is 5.",
                 id="middleware_stack.E010",
             )
+        most = conf.thread_pool_max if pool_max is None else pool_max
+        if not isinstance(most, int) or isinstance(most, bool) or most < 1:
+            raise StackConfigurationError(
+                f"ASGI_THREAD_POOL_MAX = {shown(most)} must be an integer >= 1.",
+                hint="It bounds the worker threads (and so database connections) the "
+                f"process holds at once; the default is {threads.DEFAULT_MAX_THREADS}. At "
+                "the bound, a request that needs a thread waits for the next one free.",
+                id="middleware_stack.E010",
+            )
         self.pool: threads.ExecutorPool | None = None
         if reuse and threads.EXECUTOR_SUPPORTED:
             self.pool = threads.ExecutorPool(
                 idle,
                 on_retire=_close_db_connections if self.is_django else None,
                 grace=grace,
+                max_threads=min(most, sys.maxsize),
+                on_release=_reset_dirty_connections if self.is_django else None,
             )
         elif reuse:
             _note_old_asgiref()
@@ -156,9 +177,11 @@ class DjangoBoundary:
         if self.pool is None:
             pool = "per request (Django)" if self.is_django else "not pooled"
         elif self.is_django:
-            pool = f"pooled (idle<={self.pool.idle_max})"
+            pool = f"pooled (max {self.pool.max_threads}, idle<={self.pool.idle_max})"
         else:
-            pool = f"pooled for websockets (idle<={self.pool.idle_max})"
+            pool = (
+                f"pooled for websockets (max {self.pool.max_threads}, idle<={self.pool.idle_max})"
+            )
         text = f"lifespan {life}; websocket {ws}; threads {pool}"
         if self.shape.kind == "router":
             text += f"; Django at {self.shape.django}" if self.is_django else "; no Django found"
@@ -197,7 +220,7 @@ class DjangoBoundary:
             if self.state and "state" not in scope:
                 scope = {**scope, "state": self.state.copy()}
             if self.is_django:
-                await self._pooled(self.app, scope, receive, _lowercase_headers(send))
+                await self._pooled(self.app, scope, receive, _lowercase_headers(send), False)
             else:  # nothing of Django's to fix: stay out of the way
                 await self.app(scope, receive, send)
         elif kind == "websocket":
@@ -209,7 +232,7 @@ class DjangoBoundary:
                 app = self.app
             if self.state and "state" not in scope:
                 scope = {**scope, "state": self.state.copy()}
-            await self._pooled(app, scope, receive, send)
+            await self._pooled(app, scope, receive, send, True)
         elif kind == "lifespan" and self.answers_lifespan:
             self.fallback = None
             self.lifespans += 1
@@ -225,17 +248,21 @@ class DjangoBoundary:
         if fallback.failed is None:
             self.fallback = None
 
-    async def _pooled(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _pooled(
+        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, per_call: bool
+    ) -> None:
         pool = self.pool
         if pool is None:
             await app(scope, receive, send)
             return
-        executor = pool.acquire()
+        # No thread yet: the lease takes one at the request's first sync call (after
+        # Django has read the body), a websocket's only for each call.
+        lease = pool.acquire(per_call=per_call)
         try:
-            async with ThreadSensitiveContext(executor=executor):  # type: ignore[call-arg,unused-ignore]
+            async with ThreadSensitiveContext(executor=lease):  # type: ignore[call-arg,unused-ignore]
                 await app(scope, receive, send)
         finally:
-            pool.release(executor)
+            pool.release(lease)
 
     async def _refuse_websocket(self, receive: Receive, send: Send) -> None:
         message = await receive()

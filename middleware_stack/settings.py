@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from middleware_stack.exceptions import StackConfigurationError
+from middleware_stack.threads import DEFAULT_MAX_THREADS
 
 __all__ = [
     "KNOWN_SETTINGS",
@@ -48,6 +49,7 @@ OTHER_ASGI_SETTINGS = frozenset({"ASGI_APPLICATION"})
 DEFAULT_BLOCKING_MS = 20.0
 DEFAULT_THREAD_POOL_IDLE = 8
 DEFAULT_THREAD_POOL_IDLE_TIMEOUT = 5.0
+DEFAULT_THREAD_POOL_MAX = DEFAULT_MAX_THREADS
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class StackSettings:
     thread_reuse: Any = True
     thread_pool_idle: Any = DEFAULT_THREAD_POOL_IDLE
     thread_pool_idle_timeout: Any = DEFAULT_THREAD_POOL_IDLE_TIMEOUT
+    thread_pool_max: Any = DEFAULT_THREAD_POOL_MAX
     debug: bool = False
 
 
@@ -105,6 +108,7 @@ def _read() -> StackSettings:
         thread_pool_idle_timeout=getattr(
             settings, "ASGI_THREAD_POOL_IDLE_TIMEOUT", DEFAULT_THREAD_POOL_IDLE_TIMEOUT
         ),
+        thread_pool_max=getattr(settings, "ASGI_THREAD_POOL_MAX", DEFAULT_THREAD_POOL_MAX),
         debug=debug,
     )
 

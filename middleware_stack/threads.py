@@ -6,35 +6,50 @@ in yet another new thread: two OS thread starts per request, and a fresh databas
 connection per request because connections are thread-local.
 
 asgiref 3.13 lets the caller own the executor (``ThreadSensitiveContext(executor=ex)``;
-not shut down on exit, reused by Django's inner context). We hand each request one
-executor from a pool. The pool grows with concurrency, so no request waits for a thread
-another request holds. Above ``idle_max`` idle threads, the extra ones are retired once
-they have been idle for ``IDLE_GRACE`` seconds, not at once: under steady concurrency
-above the bound, retiring on release would start a new thread for nearly every request,
-the very cost this module removes.
+not shut down on exit, reused by Django's inner context). Each request gets a
+:class:`Lease`: an executor that takes a worker thread from the pool at its first call,
+not before, so a request still sending its body (or a websocket waiting for a message)
+holds no thread. At most ``max_threads`` workers exist; a lease that finds none free
+waits, first come first served, for the next one released, without blocking the event
+loop (its calls are queued). Above ``idle_max`` idle threads, the extra ones are retired
+once they have been idle for ``IDLE_GRACE`` seconds, not at once: under steady
+concurrency above the bound, retiring on release would start a new thread for nearly
+every request, the very cost this module removes.
 
-Safety: an executor goes back to the pool only once it has no queued or running call,
-so a request cancelled in the middle of a sync call never shares its thread with the
-next request while that call still runs. Tasks a request leaves running are refused by
-asgiref after the context exits (RuntimeError), so they cannot use a pooled thread.
+Safety: a worker goes back to the pool only once it has no queued or running call, so
+a request cancelled in the middle of a sync call never shares its thread with the next
+request while that call still runs. On release, ``on_release`` is queued on the worker
+ahead of anything a later request sends it: the boundary resets there the database
+connections a request left in a transaction (see :mod:`middleware_stack.dbstate`).
+Tasks a request leaves running are refused by asgiref after the context exits
+(RuntimeError), so they cannot use a pooled thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from asgiref.sync import ThreadSensitiveContext
 
-__all__ = ["EXECUTOR_SUPPORTED", "IDLE_GRACE", "ExecutorPool", "WorkerExecutor"]
+__all__ = [
+    "DEFAULT_MAX_THREADS",
+    "EXECUTOR_SUPPORTED",
+    "IDLE_GRACE",
+    "ExecutorPool",
+    "Lease",
+    "WorkerExecutor",
+]
 
 logger = logging.getLogger("middleware_stack")
 
@@ -44,9 +59,14 @@ EXECUTOR_SUPPORTED = "executor" in inspect.signature(ThreadSensitiveContext.__in
 #: Seconds an idle executor above the pool's bound is kept before it is retired.
 IDLE_GRACE = 5.0
 
+#: Worker threads a pool may hold at once (``ASGI_THREAD_POOL_MAX``'s default): the
+#: size of anyio's default thread limiter (Starlette's ``run_in_threadpool``), and with
+#: ``CONN_MAX_AGE`` two such processes stay under PostgreSQL's default 100 connections.
+DEFAULT_MAX_THREADS = 40
+
 T = TypeVar("T")
 _names = itertools.count(1)
-_WorkItem = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+_WorkItem = tuple[Future[Any] | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
 class WorkerExecutor(Executor):
@@ -70,17 +90,36 @@ class WorkerExecutor(Executor):
         self.thread.start()
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self.push((future, fn, args, kwargs))
+        return future
+
+    def push(self, item: _WorkItem) -> None:
+        """Queue a call whose future already exists (a lease's calls made while it waited)."""
         if self._closed:
             raise RuntimeError("cannot schedule new futures after shutdown")
-        future: Future[T] = Future()
         with self._lock:
             self._pending += 1
-        self._queue.put((future, fn, args, kwargs))
-        return future
+        self._queue.put(item)
+
+    def after(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the worker after the calls queued so far, before later ones.
+
+        Housekeeping: it does not count as a call (the worker is idle while only this is
+        queued), and an exception from it is logged, not raised to anyone.
+        """
+        self._queue.put((None, fn, (), {}))
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
             future, fn, args, kwargs = item
+            if future is None:
+                try:
+                    fn()
+                except Exception:
+                    logger.exception("middleware_stack: worker housekeeping failed")
+                del item, fn
+                continue
             result: Any = None
             error: BaseException | None = None
             ran = future.set_running_or_notify_cancel()
@@ -124,8 +163,75 @@ class WorkerExecutor(Executor):
             self.thread.join()
 
 
+class Lease(Executor):
+    """The executor one request (or websocket) enters ``ThreadSensitiveContext`` with.
+
+    It holds no thread until its first call; then it takes a worker from the pool, or
+    queues its calls until one is free. A request keeps its worker to the end (Django
+    runs all of a request's sync code on one thread); a ``per_call`` lease (websockets)
+    gives it back whenever no call of its own is queued or running, so an open
+    connection holds a thread only while its sync code runs.
+    """
+
+    __slots__ = ("_loop", "_waiting", "closed", "per_call", "pool", "worker")
+
+    def __init__(self, pool: ExecutorPool, per_call: bool = False) -> None:
+        self.pool = pool
+        self.per_call = per_call
+        self.worker: WorkerExecutor | None = None
+        self._waiting: list[_WorkItem] | None = None  # calls made while waiting for a worker
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if self.closed:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        if self.per_call:
+            self._loop = asyncio.get_running_loop()
+        worker = self.worker
+        if worker is None:
+            worker = self.pool._take(self)
+            if worker is None:  # at the bound: queued until a worker is released to us
+                future: Future[T] = Future()
+                if self.pool._queue_call(self, (future, fn, args, kwargs)):
+                    return future
+                worker = self.worker  # assigned meanwhile
+                assert worker is not None
+        future = worker.submit(fn, *args, **kwargs)
+        if self.per_call:
+            future.add_done_callback(self._call_done)
+        return future
+
+    def _assign(self, worker: WorkerExecutor) -> None:
+        """Called under the pool's lock: the worker is ours; send it what we queued."""
+        self.worker = worker
+        waiting, self._waiting = self._waiting, None
+        for item in waiting or ():
+            worker.push(item)
+            if self.per_call and item[0] is not None:
+                item[0].add_done_callback(self._call_done)
+
+    def _call_done(self, future: Future[Any]) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        # A closed loop: the lease's release never ran either; nothing to give back to.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._give_back_if_idle)
+
+    def _give_back_if_idle(self) -> None:
+        worker = self.worker
+        if worker is not None and not worker.busy:
+            self.worker = None
+            self.pool._release_worker(worker)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.pool.release(self)
+
+
 class ExecutorPool:
-    """Idle :class:`WorkerExecutor` objects, most recently used first.
+    """Idle :class:`WorkerExecutor` objects, most recently used first, at most
+    ``max_threads`` alive, handed out through :class:`Lease` objects.
 
     LIFO keeps the warmest threads (and their database connections) in use, so with
     ``CONN_MAX_AGE`` the number of connections follows real concurrency; the coldest
@@ -138,29 +244,79 @@ class ExecutorPool:
         idle_max: int,
         on_retire: Callable[[], None] | None = None,
         grace: float = IDLE_GRACE,
+        *,
+        max_threads: int = DEFAULT_MAX_THREADS,
+        on_release: Callable[[], None] | None = None,
     ) -> None:
         self.idle_max = idle_max
+        self.max_threads = max(1, max_threads)
         self.on_retire = on_retire
+        self.on_release = on_release
         self.grace = grace
         self._idle: list[WorkerExecutor] = []
+        self._waiters: deque[Lease] = deque()
+        self._lock = threading.Lock()  # leases may come from several event loops' threads
         self._trim_loop: asyncio.AbstractEventLoop | None = None  # where a trim is due
         self.threads_started = 0
         self.live = 0
+        self.waited = 0  # leases that found every thread busy and waited for one
         self.closed = False  # after close(), a released executor is retired at once
 
-    def acquire(self) -> WorkerExecutor:
-        try:
-            return self._idle.pop()
-        except IndexError:
-            self.threads_started += 1
-            self.live += 1
-            return WorkerExecutor()
+    def acquire(self, *, per_call: bool = False) -> Lease:
+        """A lease for one request (cheap: no thread until its first call)."""
+        return Lease(self, per_call)
 
-    def release(self, executor: WorkerExecutor) -> None:
-        """Return ``executor`` now, or when its last running call finishes."""
+    def release(self, lease: Lease) -> None:
+        """End ``lease``: its worker returns now, or when its last running call finishes."""
+        if lease.closed:
+            return
+        with self._lock:
+            lease.closed = True
+            worker, lease.worker = lease.worker, None
+            if worker is None and lease._waiting is not None:
+                self._waiters.remove(lease)
+                waiting, lease._waiting = lease._waiting, None
+                for future, *_ in waiting:
+                    if future is not None:
+                        future.cancel()
+        if worker is not None:
+            self._release_worker(worker)
+
+    def _take(self, lease: Lease) -> WorkerExecutor | None:
+        with self._lock:
+            if lease._waiting is not None:  # already waiting: keep its calls in order
+                return None
+            if self._idle:
+                worker = self._idle.pop()
+            elif self.live < self.max_threads:
+                self.threads_started += 1
+                self.live += 1
+                worker = None
+            else:
+                return None
+        if worker is None:
+            worker = WorkerExecutor()
+        lease.worker = worker
+        return worker
+
+    def _queue_call(self, lease: Lease, item: _WorkItem) -> bool:
+        """Queue a call of a lease waiting for a worker; False if one came meanwhile."""
+        with self._lock:
+            if lease.worker is not None:
+                return False
+            if lease._waiting is None:
+                lease._waiting = []
+                self._waiters.append(lease)
+                self.waited += 1
+            lease._waiting.append(item)
+            return True
+
+    def _release_worker(self, worker: WorkerExecutor) -> None:
+        if self.on_release is not None:
+            worker.after(self.on_release)  # before any later request's call on it
         loop = asyncio.get_running_loop()
-        if executor.when_idle(lambda: self._release_later(executor, loop)):
-            self._put_back(executor)
+        if worker.when_idle(lambda: self._release_later(worker, loop)):
+            self._put_back(worker)
 
     def _release_later(self, executor: WorkerExecutor, loop: asyncio.AbstractEventLoop) -> None:
         try:
@@ -169,12 +325,19 @@ class ExecutorPool:
             self._retire(executor)
 
     def _put_back(self, executor: WorkerExecutor) -> None:
-        if self.closed:  # busy when the pool closed: nobody will take it again
+        with self._lock:
+            if self._waiters:  # a lease waits at the bound: straight to it
+                self._waiters.popleft()._assign(executor)
+                return
+            closed = self.closed
+        if closed:  # busy when the pool closed, and nobody waits: retire it
             self._retire(executor)
             return
-        executor.idle_since = time.monotonic()
-        self._idle.append(executor)
-        if len(self._idle) > self.idle_max:
+        with self._lock:
+            executor.idle_since = time.monotonic()
+            self._idle.append(executor)
+            trim = len(self._idle) > self.idle_max
+        if trim:
             self._schedule_trim(self.grace)
 
     def _schedule_trim(self, delay: float) -> None:
@@ -193,13 +356,19 @@ class ExecutorPool:
         self._trim_loop = None
         idle = self._idle
         deadline = time.monotonic() - self.grace
-        while len(idle) > self.idle_max and idle[0].idle_since <= deadline:
-            self._retire(idle.pop(0))
-        if len(idle) > self.idle_max:
+        retire = []
+        with self._lock:
+            while len(idle) > self.idle_max and idle[0].idle_since <= deadline:
+                retire.append(idle.pop(0))
+            again = len(idle) > self.idle_max
+        for executor in retire:
+            self._retire(executor)
+        if again:
             self._schedule_trim(max(0.0, idle[0].idle_since - deadline))
 
     def _retire(self, executor: WorkerExecutor) -> Future[None] | None:
-        self.live -= 1
+        with self._lock:
+            self.live -= 1
         done = executor.submit(self.on_retire) if self.on_retire is not None else None
         executor.shutdown(wait=False)
         return done
@@ -207,6 +376,11 @@ class ExecutorPool:
     @property
     def idle(self) -> int:
         return len(self._idle)
+
+    @property
+    def waiting(self) -> int:
+        """Leases waiting for a worker, at the bound."""
+        return len(self._waiters)
 
     def close(self) -> list[Future[None]]:
         """Retire every idle executor (at lifespan shutdown); a busy one is retired when

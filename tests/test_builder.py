@@ -521,6 +521,12 @@ def test_sync_websocket_application_is_refused() -> None:
         ("ASGI_THREAD_POOL_IDLE", True),
         ("ASGI_THREAD_POOL_IDLE", 2.0),
         ("ASGI_THREAD_POOL_IDLE", -(10**400)),
+        ("ASGI_THREAD_POOL_MAX", 0),
+        ("ASGI_THREAD_POOL_MAX", -3),
+        ("ASGI_THREAD_POOL_MAX", True),
+        ("ASGI_THREAD_POOL_MAX", 8.0),
+        ("ASGI_THREAD_POOL_MAX", "40"),
+        ("ASGI_THREAD_POOL_MAX", None),
     ],
     ids=lambda v: v if isinstance(v, str) else repr(v)[:20],
 )
@@ -549,6 +555,23 @@ def test_huge_thread_pool_idle_keeps_every_thread_and_still_describes() -> None:
     assert stack.boundary.pool is not None
     assert stack.boundary.pool.idle_max == sys.maxsize
     assert f"idle<={sys.maxsize}" in stack.describe()
+
+
+def test_thread_pool_max_error_names_the_setting_the_value_and_the_default() -> None:
+    with override_settings(ASGI_THREAD_POOL_MAX=0):
+        err = error_of([])
+    assert str(err).startswith("ASGI_THREAD_POOL_MAX = 0 must be an integer >= 1")
+    assert err.hint is not None and "default is 40" in err.hint and "waits" in err.hint
+
+
+@pytest.mark.skipif(not threads.EXECUTOR_SUPPORTED, reason="asgiref < 3.13 has no pool")
+def test_thread_pool_max_bounds_the_pool_and_describe_says_so() -> None:
+    with override_settings(ASGI_THREAD_POOL_MAX=3):
+        stack = build([])
+    assert stack.boundary.pool is not None and stack.boundary.pool.max_threads == 3
+    assert "max 3" in stack.describe()
+    default = build([])
+    assert default.boundary.pool is not None and default.boundary.pool.max_threads == 40
 
 
 # -- requests ----------------------------------------------------------------------------

@@ -133,6 +133,14 @@ def test_manage_py_check_reports_a_bad_blocking_threshold(value: object) -> None
     assert "ASGI_MIDDLEWARE_BLOCKING_MS" in messages[0].msg
 
 
+@pytest.mark.parametrize("value", [0, "8", 2.5, False])
+def test_manage_py_check_reports_a_bad_thread_pool_max(value: object) -> None:
+    with override_settings(ASGI_THREAD_POOL_MAX=value):
+        messages = check_stack()
+    assert [(m.obj, m.id) for m in messages] == [("settings", "middleware_stack.E010")]
+    assert "ASGI_THREAD_POOL_MAX" in messages[0].msg and messages[0].hint
+
+
 @override_settings(ASGI_WEBSOCKET_APPLICATION=42)
 def test_a_websocket_application_that_is_not_an_app_names_the_setting() -> None:
     messages = check_stack()

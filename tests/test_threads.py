@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import warnings
@@ -14,7 +15,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
 from django.core.signals import request_finished, request_started
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.test import override_settings
 from django.urls import path
 
@@ -70,7 +71,36 @@ async def slow_async_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(b"late")  # pragma: no cover
 
 
+def leave_thread_state(request: HttpRequest) -> HttpResponse:
+    """Per-request state Django keeps in asgiref Locals, set and never unset."""
+    from django.urls import set_script_prefix, set_urlconf
+    from django.utils import timezone, translation
+
+    translation.activate("fr")
+    timezone.activate("Asia/Tokyo")
+    set_urlconf("tests.urls")
+    set_script_prefix("/leaked/")
+    return HttpResponse(threading.current_thread().name)
+
+
+def read_thread_state(request: HttpRequest) -> JsonResponse:
+    from django.urls import get_script_prefix, get_urlconf
+    from django.utils import timezone, translation
+
+    return JsonResponse(
+        {
+            "thread": threading.current_thread().name,
+            "language": translation.get_language(),
+            "timezone": timezone.get_current_timezone_name(),
+            "urlconf": get_urlconf(),
+            "script_prefix": get_script_prefix(),
+        }
+    )
+
+
 urlpatterns = [
+    path("leave-state/", leave_thread_state),
+    path("read-state/", read_thread_state),
     path("block/", blocking_view),
     path("name/", name_view),
     path("spawn/", spawning_view),
@@ -356,9 +386,11 @@ def test_pool_closes_idle_executors_at_shutdown() -> None:
     )
 
     async def cycle() -> None:
-        executors = [pool.acquire() for _ in range(3)]
-        for ex in executors:
-            pool.release(ex)
+        leases = [pool.acquire() for _ in range(3)]
+        for lease in leases:  # a lease takes its thread at its first call
+            await asyncio.wrap_future(lease.submit(lambda: None))
+        for lease in leases:
+            pool.release(lease)
 
     asyncio.run(cycle())
     assert pool.idle == 3
@@ -375,18 +407,20 @@ def test_an_executor_busy_when_the_pool_closes_is_retired_when_released() -> Non
     gate = threading.Event()
 
     async def request_outliving_shutdown() -> None:
-        ex = pool.acquire()
-        running = ex.submit(gate.wait, 5)
+        lease = pool.acquire()
+        running = lease.submit(gate.wait, 5)
+        worker = lease.worker
+        assert worker is not None
         assert pool.close() == []  # nothing idle yet
-        pool.release(ex)  # still busy: handed back once its call returns
+        pool.release(lease)  # still busy: handed back once its call returns
         gate.set()
         await asyncio.wrap_future(running)
         for _ in range(200):  # the worker hands it back through the loop
             if pool.live == 0:
                 break
             await asyncio.sleep(0.01)
-        ex.thread.join(5)
-        assert not ex.thread.is_alive()
+        worker.thread.join(5)
+        assert not worker.thread.is_alive()
 
     asyncio.run(request_outliving_shutdown())
     assert pool.idle == 0 and pool.live == 0
@@ -410,3 +444,232 @@ async def test_installed_asgiref_decides_whether_threads_are_reused() -> None:
     response = await call(app, path="/name/")
     assert response.status == 200
     assert response.text.startswith("middleware_stack-worker") is threads.EXECUTOR_SUPPORTED
+
+
+@needs_executor
+async def test_locale_timezone_and_urlconf_set_by_a_request_do_not_reach_the_next_on_its_thread() -> (
+    None
+):
+    # Django keeps these in asgiref Locals (context variables), not in the thread: each
+    # request's sync code runs in a copy of that request's context. Pinned here because
+    # a pooled thread serves request after request.
+    async def reads(app: Stack) -> list[dict[str, Any]]:
+        out = []
+        for p in ["/read-state/", "/leave-state/", "/read-state/", "/read-state/"]:
+            response = await call(app, path=p)
+            assert response.status == 200
+            if p == "/read-state/":
+                out.append(json.loads(response.text))
+        return out
+
+    pooled = await reads(stack(ASGI_THREAD_POOL_MAX=1))
+    stock = await reads(stack(ASGI_THREAD_REUSE=False))
+    assert len({r.pop("thread") for r in pooled}) == 1  # one thread served them all
+    for r in stock:
+        r.pop("thread")
+    assert pooled == stock == [pooled[0]] * 3
+
+
+@needs_executor
+async def test_at_the_bound_requests_wait_for_a_free_thread_and_all_complete() -> None:
+    app = stack(ASGI_THREAD_POOL_MAX=2)
+    pool = app.boundary.pool
+    assert pool is not None and pool.max_threads == 2
+    GATE.clear()
+    tasks = [asyncio.ensure_future(call(app, path="/block/")) for _ in range(6)]
+    for _ in range(500):  # two run their view, four wait: no third thread is started
+        if pool.live == 2 and pool.waiting == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert (pool.live, pool.waiting) == (2, 4)
+    GATE.set()
+    responses = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    assert all(r.status == 200 for r in responses)
+    assert len({r.text for r in responses}) == 2  # the six ran on the two threads
+    assert pool.threads_started == 2 and pool.waited == 4 and pool.waiting == 0
+
+
+@needs_executor
+async def test_a_request_cancelled_while_waiting_for_a_thread_leaves_the_queue() -> None:
+    app = stack(ASGI_THREAD_POOL_MAX=1)
+    pool = app.boundary.pool
+    assert pool is not None
+    GATE.clear()
+    ENTERED.clear()
+    holder = asyncio.ensure_future(call(app, path="/block/"))
+    while not ENTERED.is_set():
+        await asyncio.sleep(0.01)
+    waiter = asyncio.ensure_future(call(app, path="/name/"))
+    for _ in range(500):
+        if pool.waiting == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert pool.waiting == 1
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert pool.waiting == 0
+    GATE.set()
+    assert (await holder).status == 200
+    assert (await call(app, path="/name/")).status == 200
+    assert pool.threads_started == 1 and pool.live == 1 and pool.idle == 1
+
+
+@needs_executor
+async def test_a_request_still_sending_its_body_holds_no_thread() -> None:
+    app = stack(ASGI_THREAD_POOL_MAX=1)
+    pool = app.boundary.pool
+    assert pool is not None
+    more = asyncio.Event()
+
+    def slow_body() -> Any:
+        parts = [{"type": "http.request", "body": b"a" * 10, "more_body": True}]
+        parts.append({"type": "http.request", "body": b"b" * 10, "more_body": False})
+
+        async def receive() -> Message:
+            if parts:
+                if len(parts) == 1:  # the rest of the body comes when the client sends it
+                    await more.wait()
+                return parts.pop(0)
+            await asyncio.Event().wait()  # no disconnect: the response ends the request
+            raise AssertionError("unreachable")
+
+        return receive
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    slow = [
+        asyncio.ensure_future(app(http_scope("POST", "/name/"), slow_body(), send))
+        for _ in range(20)
+    ]
+    for _ in range(3):  # let them start: each is now inside Django, reading its body
+        await asyncio.sleep(0)
+    for _ in range(3):
+        assert (await call(app, path="/name/")).status == 200  # the one thread is free
+    assert pool.threads_started == 1 and pool.waiting == 0
+    more.set()
+    await asyncio.wait_for(asyncio.gather(*slow), 30)
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200] * 20
+
+
+async def ws_sync_calls(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A websocket app running sync code per message, as a Channels consumer does."""
+    names: list[str] = []
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.accept"})
+        elif message["type"] == "websocket.receive":
+            names.append(await sync_to_async(lambda: threading.current_thread().name)())
+            await send({"type": "websocket.send", "text": names[-1]})
+        else:
+            return
+
+
+@needs_executor
+async def test_an_open_websocket_holds_a_thread_only_while_its_sync_code_runs() -> None:
+    with override_settings(ASGI_THREAD_POOL_MAX=1):
+        app = build_stack(get_asgi_application(), [], checks="off", websocket=ws_sync_calls)
+    pool = app.boundary.pool
+    assert pool is not None
+    inboxes: list[asyncio.Queue[Message]] = [asyncio.Queue() for _ in range(5)]
+    outboxes: list[asyncio.Queue[Message]] = [asyncio.Queue() for _ in range(5)]
+    scope = {"type": "websocket", "path": "/ws/", "headers": [], "subprotocols": []}
+    sockets = [
+        asyncio.ensure_future(app(dict(scope), inbox.get, outbox.put))
+        for inbox, outbox in zip(inboxes, outboxes, strict=True)
+    ]
+    for inbox, outbox in zip(inboxes, outboxes, strict=True):
+        await inbox.put({"type": "websocket.connect"})
+        assert (await outbox.get())["type"] == "websocket.accept"
+    for _ in range(2):  # five open sockets, one thread: each message's call gets it in turn
+        for inbox, outbox in zip(inboxes, outboxes, strict=True):
+            await inbox.put({"type": "websocket.receive", "text": "x"})
+            reply = await asyncio.wait_for(outbox.get(), 10)
+            assert reply["text"].startswith("middleware_stack-worker-")
+    for _ in range(200):  # between messages the thread is back in the pool
+        if pool.idle == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert pool.idle == 1 and pool.live == 1 and pool.threads_started == 1
+    assert (await call(app, path="/name/")).status == 200  # HTTP is not starved by them
+    for inbox in inboxes:
+        await inbox.put({"type": "websocket.disconnect", "code": 1000})
+    await asyncio.wait_for(asyncio.gather(*sockets), 10)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("clean", None),
+        ("autocommit", "autocommit was left switched off"),
+        ("execute_wrapper", "an execute_wrapper() was left installed"),
+        ("atomic", "it was left inside transaction.atomic()"),
+        ("begin", "a transaction is left open on the connection"),
+    ],
+)
+def test_release_check_resets_a_dirty_connection_and_keeps_a_clean_one(
+    how: str, reason: str | None
+) -> None:
+    from django.db import connections, transaction
+
+    from middleware_stack.dbstate import dirty_reason, reset_dirty_connections
+
+    seen: dict[str, Any] = {}
+
+    def worker() -> None:  # a thread of its own, as a pooled worker is
+        conn = connections["default"]
+        conn.ensure_connection()
+        if how == "autocommit":
+            conn.set_autocommit(False)
+        elif how == "execute_wrapper":
+            conn.execute_wrappers.append(lambda execute, *args: execute(*args[:3]))
+        elif how == "atomic":
+            transaction.atomic().__enter__()
+        elif how == "begin":
+            with conn.cursor() as cursor:
+                cursor.execute("BEGIN")
+        seen["reason"] = dirty_reason(conn)
+        reset_dirty_connections()
+        seen["same"] = connections["default"] is conn
+        seen["after"] = dirty_reason(connections["default"])
+        connections["default"].close()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(10)
+    assert seen["reason"] == reason
+    assert seen["same"] is (reason is None)  # a dirty one is replaced by a fresh wrapper
+    assert seen["after"] is None
+
+
+def test_a_request_waiting_at_the_bound_when_the_pool_closes_still_gets_a_thread() -> None:
+    # Lifespan shutdown closes the pool while requests are in flight: a busy worker is
+    # handed to the request waiting for it, and retired only once nobody waits.
+    retired: list[str] = []
+    pool = threads.ExecutorPool(4, on_retire=lambda: retired.append("closed"), max_threads=1)
+    gate = threading.Event()
+
+    async def requests_outliving_shutdown() -> None:
+        first, second = pool.acquire(), pool.acquire()
+        running = first.submit(gate.wait, 5)
+        queued = second.submit(threading.current_thread)
+        assert pool.waiting == 1
+        assert pool.close() == []
+        pool.release(first)
+        gate.set()
+        await asyncio.wrap_future(running)
+        thread = await asyncio.wait_for(asyncio.wrap_future(queued), 5)
+        assert thread.name.startswith("middleware_stack-worker-")
+        pool.release(second)
+        for _ in range(200):
+            if pool.live == 0:
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(requests_outliving_shutdown())
+    assert pool.live == 0 and pool.threads_started == 1 and retired == ["closed"]

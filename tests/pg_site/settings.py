@@ -1,7 +1,8 @@
 """A Django site on the throwaway PostgreSQL, served by uvicorn in the thread-reuse tests.
 
 Environment: PG_PORT, CONN_MAX_AGE, ATOMIC_REQUESTS, ASGI_THREAD_REUSE, ASGI_THREAD_POOL_IDLE,
-PG_BEARER (1: the auth layer with a bearer token verified by a database query).
+ASGI_THREAD_POOL_MAX, ASGI_THREAD_POOL_IDLE_TIMEOUT, PG_BEARER (1: the auth layer with a bearer token verified by a database
+query), SQLITE_PATH (set: the same site on that sqlite file instead of PostgreSQL).
 """
 
 import os
@@ -25,6 +26,13 @@ DATABASES = {
         "OPTIONS": {"application_name": os.environ.get("PG_APP_NAME", "ms_site")},
     }
 }
+if os.environ.get("SQLITE_PATH"):
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ["SQLITE_PATH"],
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "ATOMIC_REQUESTS": DATABASES["default"]["ATOMIC_REQUESTS"],
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 ASGI_MIDDLEWARE: list[object] = []
 if os.environ.get("PG_BEARER") == "1":  # a bearer token checked against the database
@@ -44,8 +52,13 @@ if os.environ.get("PG_BEARER") == "1":  # a bearer token checked against the dat
 ASGI_MIDDLEWARE_CHECKS = "off"
 ASGI_THREAD_REUSE = os.environ.get("ASGI_THREAD_REUSE", "1") == "1"
 ASGI_THREAD_POOL_IDLE = int(os.environ.get("ASGI_THREAD_POOL_IDLE", "4"))
+ASGI_THREAD_POOL_MAX = int(os.environ.get("ASGI_THREAD_POOL_MAX", "40"))
+ASGI_THREAD_POOL_IDLE_TIMEOUT = float(os.environ.get("ASGI_THREAD_POOL_IDLE_TIMEOUT", "5"))
 LOGGING = {
     "version": 1,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django.request": {"handlers": ["console"], "level": "CRITICAL"}},
+    "loggers": {
+        "django.request": {"handlers": ["console"], "level": "CRITICAL"},
+        "middleware_stack": {"handlers": ["console"], "level": "WARNING"},
+    },
 }

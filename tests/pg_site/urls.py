@@ -8,4 +8,7 @@ urlpatterns = [
     path("fail-tx/", views.fail_in_transaction),
     path("tx-state/", views.tx_state),
     path("stats/", views.stats),
+    path("dirty/<str:how>/", views.dirty),
+    path("db-state/", views.db_state),
+    path("slow-body/", views.slow_body),
 ]

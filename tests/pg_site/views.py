@@ -98,6 +98,8 @@ def stats(request: HttpRequest) -> JsonResponse:
             "pool_live": pool.live if pool else None,
             "pool_idle": pool.idle if pool else None,
             "pool_started": pool.threads_started if pool else None,
+            "pool_max": pool.max_threads if pool else None,
+            "pool_waited": pool.waited if pool else None,
             "signals": SIGNALS,
         }
     )
@@ -111,3 +113,52 @@ def orm_verify(token: str) -> str | None:
         cursor.execute("SELECT %s = 'good'", [token])
         (ok,) = cursor.fetchone()
     return "alice" if ok else None
+
+
+def dirty(request: HttpRequest, how: str) -> HttpResponse:
+    """Leave the thread's connection in a state no later request may inherit."""
+    if how == "atomic":  # transaction.atomic() entered and never left
+        transaction.atomic().__enter__()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    elif how == "close-in-atomic":  # the connection closed inside an atomic block left open
+        transaction.atomic().__enter__()
+        connection.close()
+    elif how == "begin":  # a raw BEGIN, never committed
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT 1")
+    elif how == "app-name":  # a session setting changed with SET
+        with connection.cursor() as cursor:
+            cursor.execute("SET application_name = 'leaked'")
+    else:
+        return HttpResponse(status=404)
+    return HttpResponse(how)
+
+
+def db_state(request: HttpRequest) -> JsonResponse:
+    """What a request finds on its thread's connection before it does anything."""
+    connection.ensure_connection()
+    raw = connection.connection
+    if connection.vendor == "postgresql":
+        open_transaction = raw.info.transaction_status != 0
+    else:
+        open_transaction = raw.in_transaction
+    data: dict[str, Any] = {
+        "thread": threading.current_thread().name,
+        "in_atomic_block": connection.in_atomic_block,
+        "autocommit": connection.get_autocommit(),
+        "open_transaction": open_transaction,
+    }
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT current_setting('application_name'), pg_backend_pid()")
+            data["application_name"], data["pid"] = cursor.fetchone()
+        else:
+            cursor.execute("SELECT 1")
+    return JsonResponse(data)
+
+
+def slow_body(request: HttpRequest) -> JsonResponse:
+    """A sync view behind a request body the client sends slowly."""
+    return JsonResponse({"size": len(request.body), "thread": threading.current_thread().name})
