@@ -1,0 +1,277 @@
+"""``TrustedHeaderBackend``: an identity header believed only from trusted proxies."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+from middleware_stack import StackWarning
+from middleware_stack.contrib.auth.base import (
+    _MAX_IDENTITY,
+    _NOTHING,
+    AuthInfo,
+    Headers,
+    _error,
+    _tuple_new,
+    logger,
+)
+from middleware_stack.types import Scope
+
+__all__ = ["TrustedHeaderBackend"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: RFC 9110 token characters, the only ones allowed in a header name.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: RFC 6750 b64token.
+
+
+def _meta_key(name: bytes) -> str:
+    return name.decode("latin-1").upper().replace("-", "_")
+
+
+def _parse_networks(trusted_proxies: Any) -> tuple[tuple[Network, ...], bool]:
+    if isinstance(trusted_proxies, str | bytes) or not isinstance(trusted_proxies, Iterable):
+        raise _error(
+            f"TrustedHeaderBackend trusted_proxies={trusted_proxies!r} is not a list.",
+            "Write a list of addresses or CIDR networks, e.g. "
+            "trusted_proxies=['127.0.0.1', '10.0.0.0/8', '::1'].",
+            "E302",
+        )
+    networks: list[Network] = []
+    unix = False
+    for item in trusted_proxies:
+        if item == "unix":
+            unix = True
+            continue
+        if not isinstance(item, str | ipaddress.IPv4Network | ipaddress.IPv6Network):
+            raise _error(
+                f"TrustedHeaderBackend trusted_proxies contains {item!r}, which is not a string.",
+                "Write each proxy as a string: '10.0.0.5', '10.0.0.0/8' or '2001:db8::/32'.",
+                "E302",
+            )
+        try:
+            net = ipaddress.ip_network(item)
+        except ValueError as exc:
+            text = str(item)
+            try:
+                loose = ipaddress.ip_network(text, strict=False)
+                fix = f"Did you mean {str(loose)!r}? The host bits must be zero."
+            except ValueError:
+                fix = "Write an IPv4/IPv6 address or CIDR network such as '10.0.0.0/8'."
+            raise _error(
+                f"TrustedHeaderBackend trusted_proxies contains {item!r}, which is not a valid "
+                f"address or network ({exc}).",
+                fix,
+                "E302",
+            ) from exc
+        if isinstance(net, ipaddress.IPv6Network):
+            mapped = net.network_address.ipv4_mapped
+            if mapped is not None and net.prefixlen >= 96:
+                # ::ffff:10.0.0.0/104 is 10.0.0.0/8: clients are compared in IPv4 form.
+                net = ipaddress.IPv4Network(f"{mapped}/{net.prefixlen - 96}")
+        if net.prefixlen == 0:
+            warnings.warn(
+                StackWarning(
+                    f"TrustedHeaderBackend trusted_proxies contains {item!r}, which trusts "
+                    "every client: anyone who can reach the server can claim any identity.",
+                    hint="List only the addresses of your authenticating proxy.",
+                    id="middleware_stack.W301",
+                ),
+                stacklevel=4,
+            )
+        networks.append(net)
+    return tuple(networks), unix
+
+
+def _identity(raw: bytes) -> str | None:
+    """The header value as an identity, or None if empty, too long, not UTF-8,
+    padded, or holding non-printable characters."""
+    try:
+        identity = raw.decode()
+    except UnicodeDecodeError:
+        return None
+    if (
+        0 < len(identity) <= _MAX_IDENTITY
+        and identity.isprintable()
+        and identity.strip() == identity
+    ):
+        return identity
+    return None
+
+
+class TrustedHeaderBackend:
+    """An identity set by an authenticating proxy in a header, believed only from it.
+
+    The header is accepted only when the connection comes from ``trusted_proxies``
+    (addresses or CIDR networks; IPv4-mapped IPv6 clients match IPv4 networks;
+    ``"unix"`` trusts connections without a client address, i.e. a Unix socket).
+    From anyone else every copy is removed from the scope's headers, whatever its case
+    and whether it is spelt with ``_`` or ``-``: Django folds both spellings into the
+    same ``request.META`` key, so a copy left behind would reach ``RemoteUserMiddleware``
+    or a view reading ``META``. Two copies from a trusted proxy are ambiguous (one may
+    be the client's, passed through) and are refused, as are empty and non-printable
+    values.
+    """
+
+    name = "trusted-header"
+    challenge: str | None = None
+
+    def __init__(
+        self,
+        header: str = "X-Forwarded-User",
+        trusted_proxies: Iterable[str] = ("127.0.0.1", "::1"),
+        *,
+        name: str | None = None,
+        cache_size: int = 4096,
+    ) -> None:
+        if not isinstance(header, str) or not _TOKEN.fullmatch(header):
+            raise _error(
+                f"TrustedHeaderBackend header={header!r} is not a valid HTTP header name.",
+                "Use the header your proxy sets, e.g. header='X-Forwarded-User'.",
+                "E303",
+            )
+        if not isinstance(cache_size, int) or cache_size < 1:
+            raise _error(
+                f"TrustedHeaderBackend cache_size={cache_size!r} must be a positive integer.",
+                "It bounds the cache of client addresses already checked; the default is 4096.",
+                "E307",
+            )
+        self.header = header
+        self._target = header.lower().replace("_", "-").encode("latin-1")
+        self._length = len(self._target)
+        # Django's request.META key for a header is name.upper().replace("-", "_") on the
+        # latin-1 text, and "\xdf".upper() == "SS": when the name holds "ss", a name one
+        # byte shorter per "ss" lands on the same key. Only such names need the slow
+        # comparison, and only such header names pay for it.
+        self._meta_key = _meta_key(self._target)
+        self._short = self._length - self._target.count(b"ss")
+        if self._short < self._length:
+            self.inspect_headers = self._inspect_sharp  # type: ignore[method-assign]
+        self._networks, self._unix = _parse_networks(trusted_proxies)
+        self._v4 = tuple(n for n in self._networks if n.version == 4)
+        self._v6 = tuple(n for n in self._networks if n.version == 6)
+        self.trusted_proxies = tuple(str(n) for n in self._networks) + (
+            ("unix",) if self._unix else ()
+        )
+        if name is not None:
+            self.name = name
+        # Client address -> trusted?  Parsed once per address; bounded so a flood of
+        # distinct (IPv6) clients costs re-parsing, never memory.
+        self._cache: dict[Any, bool] = {}
+        self._cache_size = cache_size
+
+    def __repr__(self) -> str:
+        return (
+            f"TrustedHeaderBackend(header={self.header!r}, "
+            f"trusted_proxies={list(self.trusted_proxies)!r})"
+        )
+
+    def is_trusted(self, client: Any) -> bool:
+        """Whether ``scope["client"]`` is one of the trusted proxies (cached)."""
+        host = client[0] if client else None
+        cache = self._cache
+        trusted = cache.get(host)
+        if trusted is None:
+            trusted = self._check(host)
+            if len(cache) >= self._cache_size:
+                try:
+                    del cache[next(iter(cache))]
+                except (KeyError, RuntimeError, StopIteration):
+                    cache.clear()
+            cache[host] = trusted
+        return trusted
+
+    def _check(self, host: Any) -> bool:
+        if host is None or host == "":
+            return self._unix
+        if not isinstance(host, str):
+            return False
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address):
+            mapped = ip.ipv4_mapped
+            if mapped is not None:
+                return any(mapped in n for n in self._v4)
+            return any(ip in n for n in self._v6)
+        return any(ip in n for n in self._v4)
+
+    def _matches(self, name: bytes) -> bool:
+        """Whether Django would file ``name`` under the same ``request.META`` key."""
+        n = len(name)
+        if n == self._length:
+            return name == self._target or name.lower().replace(b"_", b"-") == self._target
+        return self._short <= n < self._length and _meta_key(name) == self._meta_key
+
+    def inspect_headers(self, scope: Scope, headers: Headers) -> tuple[AuthInfo | None, Any]:
+        """The identity if believed; a copy of ``headers`` without the header if not.
+
+        The hot path of every request: one pass with a length test per header, then a
+        cached lookup of the client address.
+        """
+        target = self._target
+        length = self._length
+        count = 0
+        found = b""
+        for name, value in headers:
+            if len(name) == length and (
+                name == target or name.lower().replace(b"_", b"-") == target
+            ):
+                count += 1
+                found = value
+        if not count:
+            return _NOTHING
+        if count == 1:
+            # Inlined fast path of _judge(): one copy from a known-trusted client.
+            client = scope.get("client")
+            if self._cache.get(client[0] if client else None):
+                identity = _identity(found)
+                if identity is not None:
+                    return _tuple_new(AuthInfo, (identity, self.name, {})), None
+        return self._judge(scope, headers, count, found)
+
+    def _inspect_sharp(self, scope: Scope, headers: Headers) -> tuple[AuthInfo | None, Any]:
+        count = 0
+        found = b""
+        for name, value in headers:
+            if self._matches(name):
+                count += 1
+                found = value
+        if not count:
+            return _NOTHING
+        return self._judge(scope, headers, count, found)
+
+    def _judge(
+        self, scope: Scope, headers: Headers, count: int, found: bytes
+    ) -> tuple[AuthInfo | None, Any]:
+        client = scope.get("client")
+        trusted = self._cache.get(client[0] if client else None)
+        if trusted is None:
+            trusted = self.is_trusted(client)
+        if trusted:
+            if count == 1:
+                identity = _identity(found)
+                if identity is not None:
+                    return AuthInfo(identity, self.name, {}), None
+                logger.warning(
+                    "Refused %s from trusted proxy %s: the value is empty, too long or not "
+                    "printable UTF-8.",
+                    self.header,
+                    client[0] if client else "unix",
+                )
+            else:
+                logger.warning(
+                    "Refused %s from trusted proxy %s: %d copies (counting '_' and case "
+                    "variants) are ambiguous; make the proxy replace the client's header "
+                    "instead of appending to it.",
+                    self.header,
+                    client[0] if client else "unix",
+                    count,
+                )
+        match = self._matches
+        return None, [h for h in headers if not match(h[0])]
