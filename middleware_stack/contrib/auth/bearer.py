@@ -20,6 +20,7 @@ from middleware_stack.contrib.auth.base import (
     logger,
     valid_identity,
 )
+from middleware_stack.threads import run_sync_outside_request
 from middleware_stack.types import Scope
 
 __all__ = ["BearerTokenBackend"]
@@ -27,6 +28,10 @@ __all__ = ["BearerTokenBackend"]
 #: RFC 6750 b64token.
 _B64TOKEN = re.compile(rb"[A-Za-z0-9\-._~+/]+=*")
 _MAX_TOKEN = 16384
+#: An Authorization value: the auth-scheme token, then the rest (linear: no lazy group;
+#: trailing OWS is stripped after). For "Bearer" the rest must start with a space
+#: (RFC 6750: "Bearer" 1*SP b64token).
+_CREDENTIALS = re.compile(rb"[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(.*)", re.DOTALL)
 
 Verify = Callable[[str], Any]
 
@@ -72,7 +77,18 @@ def _to_info(result: Any, backend: str) -> AuthInfo | None:
         identity, claims = getattr(result, "identity", None), getattr(result, "claims", None)
     if not isinstance(identity, str) or not valid_identity(identity):
         return None
-    return AuthInfo(identity, backend, dict(claims) if claims else {})
+    if claims is None:
+        return AuthInfo(identity, backend, {})
+    if not isinstance(claims, Mapping):
+        # A verify bug, not a client's fault: fail closed (401), and say so loudly.
+        logger.error(
+            "BearerTokenBackend verify returned claims of type %s for %r; claims must be "
+            "a mapping (or None). The token is refused.",
+            type(claims).__name__,
+            identity,
+        )
+        return None
+    return AuthInfo(identity, backend, dict(claims))
 
 
 def _close_stale_connections() -> None:
@@ -100,6 +116,23 @@ def _with_fresh_connections(func: Callable[[str], Any]) -> Callable[[str], Any]:
             _close_stale_connections()
 
     return call
+
+
+def _without_protocols(headers: Any, prefix: str) -> list[tuple[bytes, bytes]]:
+    """``headers`` with every ``prefix``-ed entry taken out of Sec-WebSocket-Protocol
+    (the whole line if nothing else is left in it)."""
+    start = prefix.encode("latin-1", "replace")
+    out: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name.lower() == b"sec-websocket-protocol":
+            kept = [p for p in (x.strip(b" \t") for x in value.split(b",")) if p]
+            rest = [p for p in kept if not p.startswith(start)]
+            if len(rest) != len(kept):
+                if rest:
+                    out.append((name, b", ".join(rest)))
+                continue
+        out.append((name, value))
+    return out
 
 
 class BearerTokenBackend:
@@ -136,11 +169,19 @@ class BearerTokenBackend:
     ) -> None:
         func = _load_verify(verify)
         self.verify = func
-        self._verify: Callable[[str], Awaitable[Any]] = (
-            func
-            if _is_async(func)
-            else sync_to_async(_with_fresh_connections(func), thread_sensitive=thread_sensitive)
-        )
+        self._verify: Callable[[str], Awaitable[Any]]
+        if _is_async(func):
+            self._verify = func
+        elif thread_sensitive:
+            # Not sync_to_async(thread_sensitive=True): before Django's request there is
+            # no request context, and every check in the process would queue on
+            # asgiref's one global thread. A pooled worker per call keeps the ORM safe
+            # (the call and its connection stay on one thread) without serialising.
+            self._verify = functools.partial(
+                run_sync_outside_request, _with_fresh_connections(func)
+            )
+        else:
+            self._verify = sync_to_async(_with_fresh_connections(func), thread_sensitive=False)
         if name is not None:
             self.name = name
         # realm goes into a header (latin-1), query_param is matched as UTF-8.
@@ -205,12 +246,15 @@ class BearerTokenBackend:
         token: bytes | None = None
         for name, value in scope["headers"]:
             if len(name) == 13 and name.lower() == b"authorization":
-                scheme, _, rest = value.strip().partition(b" ")
-                if scheme.lower() != b"bearer":
-                    continue
+                m = _CREDENTIALS.fullmatch(value)
+                if m is None or m.group(1).lower() != b"bearer":
+                    continue  # another scheme (Basic, ...): not ours
                 if token is not None:
                     raise self._bad_request("more than one bearer token")
-                token = rest.strip()
+                if not m.group(2).startswith(b" "):
+                    # "Bearer<TAB>x" or "Bearer": RFC 6750 wants 1*SP then the token.
+                    raise self._bad_request("malformed bearer credentials")
+                token = m.group(2).strip(b" \t")
         if token is None:
             return None
         return self._checked(token)
@@ -239,8 +283,11 @@ class BearerTokenBackend:
             protocols = scope.get("subprotocols") or ()
             rest = [p for p in protocols if not p.startswith(prefix)]
             if len(rest) != len(protocols):
-                # Removed before any refusal: a token is never echoed back on accept.
+                # Removed before any refusal: a token is never echoed back on accept,
+                # and the app never sees it, in "subprotocols" or in the handshake's
+                # Sec-WebSocket-Protocol header that every server also passes on.
                 scope["subprotocols"] = rest
+                scope["headers"] = _without_protocols(scope["headers"], prefix)
                 for p in protocols:
                     if p not in rest:
                         try:

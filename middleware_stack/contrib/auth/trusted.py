@@ -18,6 +18,7 @@ from middleware_stack.contrib.auth.base import (
     _tuple_new,
     logger,
 )
+from middleware_stack.scope import log_safe
 from middleware_stack.types import Scope
 
 __all__ = ["TrustedHeaderBackend"]
@@ -89,7 +90,9 @@ def _parse_networks(trusted_proxies: Any) -> tuple[tuple[Network, ...], bool]:
 
 def _identity(raw: bytes) -> str | None:
     """The header value as an identity, or None if empty, too long, not UTF-8,
-    padded, or holding non-printable characters."""
+    padded, holding non-printable characters, or a comma-joined list."""
+    if b"," in raw:
+        return None
     try:
         identity = raw.decode()
     except UnicodeDecodeError:
@@ -103,18 +106,35 @@ def _identity(raw: bytes) -> str | None:
     return None
 
 
+def _host(client: Any) -> Any:
+    """The client address to judge: ``None`` only for a connection without one (a Unix
+    socket); an empty or malformed ``client`` is ``""``, which nothing trusts."""
+    if client is None:
+        return None
+    try:
+        return client[0]
+    except (TypeError, IndexError, KeyError):
+        return ""
+
+
 class TrustedHeaderBackend:
     """An identity set by an authenticating proxy in a header, believed only from it.
 
     The header is accepted only when the connection comes from ``trusted_proxies``
-    (addresses or CIDR networks; IPv4-mapped IPv6 clients match IPv4 networks;
-    ``"unix"`` trusts connections without a client address, i.e. a Unix socket).
-    From anyone else every copy is removed from the scope's headers, whatever its case
-    and whether it is spelt with ``_`` or ``-``: Django folds both spellings into the
-    same ``request.META`` key, so a copy left behind would reach ``RemoteUserMiddleware``
-    or a view reading ``META``. Two copies from a trusted proxy are ambiguous (one may
-    be the client's, passed through) and are refused, as are empty and non-printable
-    values.
+    (addresses or CIDR networks; IPv4-mapped IPv6 clients match IPv4 networks; a client
+    address with an IPv6 zone id, ``fe80::1%eth1``, matches only an entry naming the same
+    zone; ``"unix"`` trusts connections whose ``scope["client"]`` is ``None``, i.e. a
+    Unix socket, never an empty address), and only under its exact name (any case,
+    ``-`` as written): a proxy that sets ``X-Forwarded-User`` leaves the client's
+    ``X_Forwarded_User`` alone, so another spelling is never an identity. Every other
+    spelling that Django's ``request.META`` key could confuse with it (``_`` for ``-``;
+    ``ß`` for ``ss``) is removed from the scope's headers and logged once at warning,
+    from trusted and untrusted clients alike: patched Django (CVE-2026-3902) drops
+    ``_`` headers under ASGI, older releases and other readers fold them into the same
+    key. From an untrusted client the exact header is removed too. Two copies from a
+    trusted proxy, or one holding a comma-joined list (``alice, admin``, which is what
+    Django makes of two copies), are ambiguous and refused, as are empty and
+    non-printable values.
     """
 
     name = "trusted-header"
@@ -141,6 +161,8 @@ class TrustedHeaderBackend:
                 "E307",
             )
         self.header = header
+        # The one spelling that may carry an identity: the name as configured, any case,
+        # with "-" (a configured "_" is read as "-": no proxy sets "_" names).
         self._target = header.lower().replace("_", "-").encode("latin-1")
         self._length = len(self._target)
         # Django's request.META key for a header is name.upper().replace("-", "_") on the
@@ -154,6 +176,7 @@ class TrustedHeaderBackend:
         self._networks, self._unix = _parse_networks(trusted_proxies)
         self._v4 = tuple(n for n in self._networks if n.version == 4)
         self._v6 = tuple(n for n in self._networks if n.version == 6)
+        self._v6_unzoned = tuple(n for n in self._v6 if n.network_address.scope_id is None)
         self.trusted_proxies = tuple(str(n) for n in self._networks) + (
             ("unix",) if self._unix else ()
         )
@@ -163,6 +186,9 @@ class TrustedHeaderBackend:
         # distinct (IPv6) clients costs re-parsing, never memory.
         self._cache: dict[Any, bool] = {}
         self._cache_size = cache_size
+        # Another spelling is logged at warning the first time only: a client sending
+        # one on every request must not flood the log.
+        self._variant_logged = False
 
     def __repr__(self) -> str:
         return (
@@ -172,7 +198,7 @@ class TrustedHeaderBackend:
 
     def is_trusted(self, client: Any) -> bool:
         """Whether ``scope["client"]`` is one of the trusted proxies (cached)."""
-        host = client[0] if client else None
+        host = _host(client)
         cache = self._cache
         trusted = cache.get(host)
         if trusted is None:
@@ -186,19 +212,25 @@ class TrustedHeaderBackend:
         return trusted
 
     def _check(self, host: Any) -> bool:
-        if host is None or host == "":
+        if host is None:
             return self._unix
-        if not isinstance(host, str):
+        if not isinstance(host, str) or not host:
             return False
         try:
             ip = ipaddress.ip_address(host)
         except ValueError:
             return False
         if isinstance(ip, ipaddress.IPv6Address):
+            zone = ip.scope_id
+            if zone is not None:
+                # A link-local address means a different host on every interface: only
+                # an entry with the same zone id names it (ipaddress ignores zones in
+                # "in", so fe80::1%eth1 would match fe80::1).
+                return any(ip in n and n.network_address.scope_id == zone for n in self._v6)
             mapped = ip.ipv4_mapped
             if mapped is not None:
                 return any(mapped in n for n in self._v4)
-            return any(ip in n for n in self._v6)
+            return any(ip in n for n in self._v6_unzoned)
         return any(ip in n for n in self._v4)
 
     def _matches(self, name: bytes) -> bool:
@@ -217,61 +249,98 @@ class TrustedHeaderBackend:
         target = self._target
         length = self._length
         count = 0
+        variants = 0
         found = b""
         for name, value in headers:
             if len(name) == length and (
                 name == target or name.lower().replace(b"_", b"-") == target
             ):
-                count += 1
-                found = value
-        if not count:
+                if name == target or name.lower() == target:
+                    count += 1
+                    found = value
+                else:
+                    variants += 1
+        if not count and not variants:
             return _NOTHING
-        if count == 1:
+        if count == 1 and not variants:
             # Inlined fast path of _judge(): one copy from a known-trusted client.
             client = scope.get("client")
-            if self._cache.get(client[0] if client else None):
+            if self._cache.get(_host(client)):
                 identity = _identity(found)
                 if identity is not None:
                     return _tuple_new(AuthInfo, (identity, self.name, {})), None
-        return self._judge(scope, headers, count, found)
+        return self._judge(scope, headers, count, variants, found)
 
     def _inspect_sharp(self, scope: Scope, headers: Headers) -> tuple[AuthInfo | None, Any]:
+        target = self._target
         count = 0
+        variants = 0
         found = b""
         for name, value in headers:
             if self._matches(name):
-                count += 1
-                found = value
-        if not count:
+                if name.lower() == target:
+                    count += 1
+                    found = value
+                else:
+                    variants += 1
+        if not count and not variants:
             return _NOTHING
-        return self._judge(scope, headers, count, found)
+        return self._judge(scope, headers, count, variants, found)
 
     def _judge(
-        self, scope: Scope, headers: Headers, count: int, found: bytes
+        self, scope: Scope, headers: Headers, count: int, variants: int, found: bytes
     ) -> tuple[AuthInfo | None, Any]:
         client = scope.get("client")
-        trusted = self._cache.get(client[0] if client else None)
+        host = _host(client)
+        trusted = self._cache.get(host)
         if trusted is None:
             trusted = self.is_trusted(client)
-        if trusted:
-            if count == 1:
-                identity = _identity(found)
-                if identity is not None:
-                    return AuthInfo(identity, self.name, {}), None
+        shown = "unix" if host is None else log_safe(host, 100)
+        if variants:
+            log = logger.debug if self._variant_logged else logger.warning
+            self._variant_logged = True
+            log(
+                "Removed %d header(s) spelt differently from %s (with '_' or another form "
+                "Django could file under the same request.META key) from %s client %s: "
+                "only the exact name may carry an identity. Further ones are logged at "
+                "debug level.",
+                variants,
+                self.header,
+                "trusted" if trusted else "untrusted",
+                shown,
+            )
+        info: AuthInfo | None = None
+        if trusted and count == 1:
+            identity = _identity(found)
+            if identity is not None:
+                info = AuthInfo(identity, self.name, {})
+            elif b"," in found:
+                logger.warning(
+                    "Refused %s from trusted proxy %s: a comma-joined value is ambiguous "
+                    "(two identities, or the client's copy joined to the proxy's); make the "
+                    "proxy replace the client's header instead of appending to it.",
+                    self.header,
+                    shown,
+                )
+            else:
                 logger.warning(
                     "Refused %s from trusted proxy %s: the value is empty, too long or not "
                     "printable UTF-8.",
                     self.header,
-                    client[0] if client else "unix",
+                    shown,
                 )
-            else:
-                logger.warning(
-                    "Refused %s from trusted proxy %s: %d copies (counting '_' and case "
-                    "variants) are ambiguous; make the proxy replace the client's header "
-                    "instead of appending to it.",
-                    self.header,
-                    client[0] if client else "unix",
-                    count,
-                )
+        elif trusted and count > 1:
+            logger.warning(
+                "Refused %s from trusted proxy %s: %d copies are ambiguous; make the "
+                "proxy replace the client's header instead of appending to it.",
+                self.header,
+                shown,
+                count,
+            )
+        if info is not None:
+            # Believed: only the other spellings go.
+            target = self._target
+            match = self._matches
+            return info, [h for h in headers if not match(h[0]) or h[0].lower() == target]
         match = self._matches
         return None, [h for h in headers if not match(h[0])]

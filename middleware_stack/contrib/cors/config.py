@@ -7,13 +7,20 @@ half lives in ``middleware``.
 
 from __future__ import annotations
 
-import enum
 import re
 import warnings
-from collections.abc import Iterable
-from typing import Any, Final, NoReturn
+from typing import Any, NoReturn
 
 from middleware_stack import StackConfigurationError, StackWarning
+from middleware_stack.contrib.cors.breadth import first_hostile_match
+from middleware_stack.contrib.cors.conf import (
+    CORSHEADERS_DEFAULT_HEADERS,
+    CORSHEADERS_DEFAULT_METHODS,
+    FROM_SETTINGS,
+    REMOVED_SETTINGS,
+    _Config,
+    _FromSettings,
+)
 from middleware_stack.contrib.cors.parsing import (
     _ACAC,
     _NORMALISED_METHODS,
@@ -23,135 +30,19 @@ from middleware_stack.contrib.cors.parsing import (
     SAFELISTED_METHODS,
     _normalise_origin,
     _unescaped_dots,
+    _valid_origin,
+    wildcard_admits,
 )
 
-
-class _FromSettings(enum.Enum):
-    """Default of every option: "not given". With no policy option given at all, the
-    layer reads the ``CORS_*`` settings; with any given, unset options take strict
-    defaults. A sentinel (not ``**kwargs``) keeps the builder's signature check able to
-    list the accepted option names."""
-
-    FROM_SETTINGS = "FROM_SETTINGS"
-
-    def __repr__(self) -> str:
-        return "FROM_SETTINGS"
-
-
-FROM_SETTINGS: Final = _FromSettings.FROM_SETTINGS
-
-#: django-cors-headers' defaults (corsheaders.defaults), used when reading settings.
-CORSHEADERS_DEFAULT_METHODS: Final = ("DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT")
-CORSHEADERS_DEFAULT_HEADERS: Final = (
-    "accept",
-    "authorization",
-    "content-type",
-    "user-agent",
-    "x-csrftoken",
-    "x-requested-with",
-)
-
-
-class _Config:
-    """Options as given, or as read from the ``CORS_*`` settings, with the name under
-    which each one should be mentioned in an error message."""
-
-    def __init__(self, given: dict[str, Any], debug: Any) -> None:
-        from django.conf import settings
-
-        configured = settings.configured
-        self.django_middleware: list[str] = (
-            list(getattr(settings, "MIDDLEWARE", None) or []) if configured else []
-        )
-        self.names: dict[str, str] = {k: k for k in given}
-        self.from_settings = all(v is FROM_SETTINGS for v in given.values())
-        if debug is FROM_SETTINGS:
-            debug = bool(getattr(settings, "DEBUG", False)) if configured else False
-        self.debug = debug
-        if not self.from_settings:
-            self.values: dict[str, Any] = {
-                "allow_origins": (),
-                "allow_origin_regex": (),
-                "allow_methods": (),
-                "allow_headers": (),
-                "expose_headers": (),
-                "allow_credentials": False,
-                "max_age": 0,
-                "allow_private_network": False,
-                "paths": None,
-            }
-            self.values.update({k: v for k, v in given.items() if v is not FROM_SETTINGS})
-            return
-
-        def get(name: str, default: Any, *aliases: str) -> tuple[str, Any]:
-            for setting in (name, *aliases):
-                if configured and hasattr(settings, setting):
-                    return setting, getattr(settings, setting)
-            return name, default
-
-        table = {
-            "allow_origins": get("CORS_ALLOWED_ORIGINS", (), "CORS_ORIGIN_WHITELIST"),
-            "allow_origin_regex": get(
-                "CORS_ALLOWED_ORIGIN_REGEXES", (), "CORS_ORIGIN_REGEX_WHITELIST"
-            ),
-            "allow_methods": get("CORS_ALLOW_METHODS", CORSHEADERS_DEFAULT_METHODS),
-            "allow_headers": get("CORS_ALLOW_HEADERS", CORSHEADERS_DEFAULT_HEADERS),
-            "expose_headers": get("CORS_EXPOSE_HEADERS", ()),
-            "allow_credentials": get("CORS_ALLOW_CREDENTIALS", False),
-            "max_age": get("CORS_PREFLIGHT_MAX_AGE", 86400),
-            "allow_private_network": get("CORS_ALLOW_PRIVATE_NETWORK", False),
-            "paths": get("CORS_URLS_REGEX", None),
-        }
-        self.values = {k: v for k, (_, v) in table.items()}
-        self.names = {k: s for k, (s, _) in table.items()}
-        all_setting, allow_all = get("CORS_ALLOW_ALL_ORIGINS", False, "CORS_ORIGIN_ALLOW_ALL")
-        if allow_all is True:
-            self.values["allow_origins"] = ["*", *self._seq("allow_origins", str)]
-            self.names["allow_origins"] = f"{all_setting} = True / {self.names['allow_origins']}"
-        elif not isinstance(allow_all, bool):
-            self.fail(
-                f"{all_setting} = {allow_all!r} is not a bool.",
-                "Set it to True or False.",
-                "E106",
-            )
-        paths = self.values["paths"]
-        if paths in (r"^.*$", ".*", r"^.*", ""):
-            self.values["paths"] = None
-
-    def fail(self, msg: str, hint: str, code: str) -> NoReturn:
-        raise StackConfigurationError(msg, hint=hint, id=f"middleware_stack.{code}")
-
-    def label(self, key: str) -> str:
-        return self.names[key]
-
-    def _seq(self, key: str, *types: type) -> list[Any]:
-        value = self.values[key]
-        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-            example = f"[{value!r}]" if isinstance(value, str) else "['...']"
-            self.fail(
-                f"{self.label(key)} = {value!r} must be a list, not {type(value).__name__}.",
-                f"Wrap it in a list: {example}.",
-                "E106",
-            )
-        items = list(value)
-        for item in items:
-            if not isinstance(item, types):
-                wanted = " or ".join(t.__name__ for t in types)
-                self.fail(
-                    f"{self.label(key)} contains {item!r}, which is not a {wanted}.",
-                    f"List only {wanted} values.",
-                    "E106",
-                )
-        return items
-
-    def seq(self, key: str) -> list[str]:
-        return self._seq(key, str)
-
-    def flag(self, key: str) -> bool:
-        value = self.values[key]
-        if not isinstance(value, bool):
-            self.fail(f"{self.label(key)} = {value!r} is not a bool.", "Use True or False.", "E106")
-        return bool(value)
+__all__ = [
+    "CORSHEADERS_DEFAULT_HEADERS",
+    "CORSHEADERS_DEFAULT_METHODS",
+    "FROM_SETTINGS",
+    "REMOVED_SETTINGS",
+    "CORSPolicy",
+    "_Config",
+    "_FromSettings",
+]
 
 
 def _warn(msg: str, hint: str, code: str) -> None:
@@ -194,8 +85,12 @@ class CORSPolicy:
                 f"{origins_label} allows every origin ('*') together with "
                 f"{conf.label('allow_credentials')} = True. Browsers refuse "
                 "'Access-Control-Allow-Origin: *' on credentialed requests, and reflecting any "
-                "origin instead would let every website act as the signed-in user.",
-                "List the origins that may send credentials, or turn credentials off.",
+                "origin instead (what django-cors-headers does with CORS_ALLOW_ALL_ORIGINS and "
+                "CORS_ALLOW_CREDENTIALS) would let every website act as the signed-in user.",
+                "Migrating from django-cors-headers: set CORS_ALLOW_ALL_ORIGINS = False and "
+                "list the sites that may send credentials in CORS_ALLOWED_ORIGINS (or "
+                "'https://*.your-domain.example' patterns), or turn credentials off to keep "
+                "'*'.",
                 "E101",
             )
         if allow_all and exact and set(exact) - {"null", "file://"}:
@@ -240,6 +135,8 @@ class CORSPolicy:
                     "Escape literal dots as '\\.'.",
                     "W103",
                 )
+        if credentials:
+            self._refuse_broad_patterns(conf, wild, regexes)
         self._regexes = tuple(regexes)
         self._regex_sources = [r.pattern for r in regexes]
         self.allow_all_origins = allow_all
@@ -371,6 +268,43 @@ class CORSPolicy:
         self._origins_label = origins_label
 
     # -- build-time helpers -------------------------------------------------------------
+
+    def _refuse_broad_patterns(
+        self,
+        conf: _Config,
+        wild: list[tuple[bytes, bytes, bytes]],
+        regexes: list[re.Pattern[str]],
+    ) -> None:
+        """E101 for a credentialed pattern that admits sites anyone can register.
+
+        Judged by behaviour (:mod:`.breadth`): each pattern is tried on hostile origins.
+        """
+        for text, (prefix, suffix, port) in zip(self._patterns, wild, strict=True):
+
+            def admits(origin: str, w: tuple[bytes, bytes, bytes] = (prefix, suffix, port)) -> bool:
+                raw = origin.encode("ascii")
+                parts = _valid_origin(raw)
+                return parts is not None and wildcard_admits(raw, parts, w)
+
+            hit = first_hostile_match(admits, port.decode() and ":" + port.decode())
+            if hit is not None:
+                self._broad(conf, conf.label("allow_origins"), text, hit)
+        for regex in regexes:
+            hit = first_hostile_match(regex.fullmatch)
+            if hit is not None:
+                self._broad(conf, conf.label("allow_origin_regex"), regex.pattern, hit)
+
+    @staticmethod
+    def _broad(conf: _Config, label: str, pattern: str, hit: str) -> NoReturn:
+        conf.fail(
+            f"{label} pattern {pattern!r} admits {hit!r} together with "
+            f"{conf.label('allow_credentials')} = True: it covers a public suffix's whole "
+            "namespace or arbitrary hosts, so any site registered there could act as the "
+            "signed-in user.",
+            "Anchor the pattern to a domain you own, e.g. 'https://*.example.com' or "
+            "r'^https://([a-z0-9-]+\\.)?example\\.com$', or turn credentials off.",
+            "E101",
+        )
 
     @staticmethod
     def _compile(value: Any, label: str) -> re.Pattern[str]:

@@ -38,6 +38,7 @@ from middleware_stack.contrib.cors.parsing import (
     MAX_REQUEST_HEADERS,
     _valid_origin,
     escape,
+    wildcard_admits,
 )
 from middleware_stack.scope import path_info
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
@@ -137,19 +138,9 @@ class CORSMiddleware(CORSPolicy):
             return None
         if self._star:
             return b"*"
-        if self._wild:
-            host = m.group(2)
-            port = m.group(3) or b""
-            for prefix, suffix, want_port in self._wild:
-                if (
-                    origin.startswith(prefix)
-                    and host.endswith(suffix)
-                    and len(host) > len(suffix)
-                    and port == want_port
-                    and not host.startswith(b".")
-                    and b".." not in host
-                ):
-                    return origin
+        for wild in self._wild:
+            if wildcard_admits(origin, m, wild):
+                return origin
         if self._regexes:
             text = origin.decode("ascii")
             for regex in self._regexes:

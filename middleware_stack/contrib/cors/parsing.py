@@ -164,3 +164,21 @@ def _unescaped_dots(pattern: str) -> bool:
             return True
         i += 1
     return False
+
+
+def wildcard_admits(
+    origin: bytes, parts: re.Match[bytes], wild: tuple[bytes, bytes, bytes]
+) -> bool:
+    """Whether ``https://*.example.com``-style ``wild`` (scheme prefix, ``.suffix``, port)
+    admits ``origin``, whose :func:`_valid_origin` match is ``parts``: any depth of
+    subdomain, never the apex, no empty label."""
+    prefix, suffix, want_port = wild
+    host = parts.group(2)
+    return (
+        origin.startswith(prefix)
+        and host.endswith(suffix)
+        and len(host) > len(suffix)
+        and (parts.group(3) or b"") == want_port
+        and not host.startswith(b".")
+        and b".." not in host
+    )

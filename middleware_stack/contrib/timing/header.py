@@ -16,10 +16,19 @@ _NOT_TCHAR = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
 _NOT_QDTEXT = re.compile(r"[^\t\x20-\x7e]")
 
 
-@functools.lru_cache(maxsize=512)
 def _token(name: str) -> str:
-    """A metric name as an RFC 9110 token: every other character becomes ``_``."""
-    return _NOT_TCHAR.sub("_", name[:_MAX_NAME]) or "_"
+    """A metric name as an RFC 9110 token: every other character becomes ``_``.
+
+    Only the first ``_MAX_NAME`` characters are kept, so the cache is keyed on them: a
+    view that names metrics after client input fills it with at most
+    512 x ``_MAX_NAME`` characters, never with the whole names.
+    """
+    return _cached_token(name[:_MAX_NAME])
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_token(name: str) -> str:
+    return _NOT_TCHAR.sub("_", name) or "_"
 
 
 def _quoted(desc: str) -> str:

@@ -18,13 +18,18 @@ from middleware_stack.contrib.timing.options import (
     _is_async,
 )
 from middleware_stack.contrib.timing.record import TimingRecord, _current, _HTTPTiming
+from middleware_stack.scope import path_info
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("middleware_stack.timing")
 
 #: The dotted path of the Django hook that carries ``resolver_match.route`` back.
 ROUTE_MIDDLEWARE = "middleware_stack.contrib.timing.RouteMiddleware"
+#: The exclusion answers cached per path: at most this many paths, each at most
+#: ``_EXCLUDE_KEY`` characters long (longer paths are matched every time). The bound
+#: is in characters, not only entries: 1,024 paths of 64 KB would otherwise be 64 MB.
 _EXCLUDE_CACHE = 1024
+_EXCLUDE_KEY = 256
 _new = object.__new__
 
 
@@ -36,8 +41,9 @@ class TimingMiddleware:
 
     Options: ``server_timing`` (send the header; default on), ``timing_allow_origin``
     (``"*"`` or origins for ``Timing-Allow-Origin``), ``on_record`` (callables or dotted
-    paths, sync or async), ``exclude_paths`` (regexes, ``re.match`` on the path; those
-    requests pass through untouched and produce no record).
+    paths, sync or async), ``exclude_paths`` (regexes, ``re.match`` on the path Django
+    resolves, :func:`middleware_stack.scope.path_info`; those requests pass through
+    untouched and produce no record).
 
     Sync callbacks run inline on the event loop after the app returned, so they must
     take microseconds (a counter, a log call); async ones are awaited there too. Either
@@ -89,7 +95,7 @@ class TimingMiddleware:
             return
         excluded = self._excluded
         if excluded is not None:
-            path = scope["path"]
+            path = path_info(scope)
             hit = excluded.get(path)  # the cached answer, or None: ask the regex
             if hit if hit is not None else self._is_excluded(path):
                 await self.app(scope, receive, send)
@@ -144,12 +150,12 @@ class TimingMiddleware:
         if hit is None:
             assert self._match is not None
             hit = self._match(path) is not None
-            if len(cache) < _EXCLUDE_CACHE:
+            if len(cache) < _EXCLUDE_CACHE and len(path) <= _EXCLUDE_KEY:
                 cache[path] = hit
         return hit
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._excluded is not None and self._is_excluded(scope.get("path", "")):
+        if self._excluded is not None and self._is_excluded(path_info(scope)):
             await self.app(scope, receive, send)
             return
         rec = TimingRecord(scope)
