@@ -108,7 +108,8 @@ _pg_served: Any = None
 
 
 async def pg_application(scope: Any, receive: Any, send: Any) -> None:
-    """Django on PostgreSQL (tests.auth_pg_settings), stack from ASGI_MIDDLEWARE."""
+    """Django with the stack from its ASGI_MIDDLEWARE (tests.auth_pg_settings: PostgreSQL;
+    tests.script_name_settings: FORCE_SCRIPT_NAME)."""
     global _pg_served
     if _pg_served is None:
         from django.core.asgi import get_asgi_application
