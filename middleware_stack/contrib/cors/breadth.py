@@ -25,7 +25,7 @@ PUBLIC_SUFFIXES: Final = (
     # generic and country TLDs
     "com", "net", "org", "io", "dev", "app", "co", "ai", "info", "biz", "xyz", "site",
     "online", "me", "tv", "us", "uk", "de", "fr", "nl", "ru", "cn", "jp", "br", "in",
-    "au", "ca", "eu", "ch", "se", "no", "es", "it", "pl", "xn--p1ai", "local", "localhost",
+    "au", "ca", "eu", "ch", "se", "no", "es", "it", "pl", "xn--p1ai",
     # second-level registries
     "co.uk", "org.uk", "ac.uk", "gov.uk", "com.au", "net.au", "co.jp", "ne.jp", "com.br",
     "com.cn", "co.in", "co.nz", "co.za", "com.mx", "com.tr", "co.kr", "com.sg", "eu.org",
@@ -36,8 +36,10 @@ PUBLIC_SUFFIXES: Final = (
     "glitch.me", "ngrok.io", "ngrok-free.app", "repl.co", "trycloudflare.com",
 )  # fmt: skip
 
-#: The host label of every probe: a name no project's own origins will contain.
+#: The host label of the probes: a name no project's own origins will contain, then the
+#: same without hyphens (for ``\\w+``) and a short one (for ``[a-z]{1,3}``).
 PROBE_LABEL: Final = "cors-probe-attacker"
+PROBE_LABELS: Final = (PROBE_LABEL, "corsprobeattacker", "q7")
 _PORTS: Final = ("", ":8443", ":3000", ":8080")
 
 
@@ -47,7 +49,8 @@ def hostile_origins(port: str | None = None) -> Iterator[str]:
     for suffix in PUBLIC_SUFFIXES:
         for scheme in ("https", "http"):
             for p in ports:
-                yield f"{scheme}://{PROBE_LABEL}.{suffix}{p}"
+                for label in PROBE_LABELS:
+                    yield f"{scheme}://{label}.{suffix}{p}"
                 yield f"{scheme}://www.{PROBE_LABEL}.{suffix}{p}"
 
 
