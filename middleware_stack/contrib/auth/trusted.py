@@ -165,10 +165,12 @@ class TrustedHeaderBackend:
         # with "-" (a configured "_" is read as "-": no proxy sets "_" names).
         self._target = header.lower().replace("_", "-").encode("latin-1")
         self._length = len(self._target)
-        # Django's request.META key for a header is name.upper().replace("-", "_") on the
-        # latin-1 text, and "\xdf".upper() == "SS": when the name holds "ss", a name one
-        # byte shorter per "ss" lands on the same key. Only such names need the slow
-        # comparison, and only such header names pay for it.
+        # The spellings removed: those whose request.META key (name.upper() with "-" as
+        # "_", on the latin-1 text) is the header's. Patched Django (CVE-2026-3902) drops
+        # "_" names under ASGI rather than folding them, older releases fold them; other
+        # readers of scope["headers"] see them either way. "\xdf".upper() == "SS": when
+        # the name holds "ss", a name one byte shorter per "ss" lands on the same key.
+        # Only such names need the slow comparison, and only such header names pay.
         self._meta_key = _meta_key(self._target)
         self._short = self._length - self._target.count(b"ss")
         if self._short < self._length:
@@ -234,7 +236,8 @@ class TrustedHeaderBackend:
         return any(ip in n for n in self._v4)
 
     def _matches(self, name: bytes) -> bool:
-        """Whether Django would file ``name`` under the same ``request.META`` key."""
+        """Whether ``name``'s ``request.META`` key (as unpatched Django folds it) is the
+        header's: the exact name or another spelling of it."""
         n = len(name)
         if n == self._length:
             return name == self._target or name.lower().replace(b"_", b"-") == self._target
