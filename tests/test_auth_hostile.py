@@ -232,3 +232,35 @@ async def test_concurrent_sync_verify_calls_overlap(thread_sensitive: bool) -> N
     assert most == n and len(threads) == n
     if thread_sensitive:
         assert all(name.startswith("middleware_stack-worker") for name in threads)
+
+
+# -- the same class of hole elsewhere: client addresses as cache keys and log fields ---------
+
+
+async def test_client_address_cache_keeps_no_long_junk_hosts() -> None:
+    # Behind --proxy-headers scope["client"][0] comes from X-Forwarded-For.
+    app = Recorder()
+    backend = layer(app, [trusted("127.0.0.1", cache_size=64)]).backends[0]
+    for i in range(500):
+        await call(
+            layer(app, [backend]),
+            headers=[("x-forwarded-user", "admin")],
+            client=(f"{i}-" + "h" * 4096, 1),
+        )
+        assert "auth" not in app.scope
+    assert all(host is None or len(host) <= 64 for host in backend._cache)
+    assert len(backend._cache) <= 64
+
+
+async def test_client_address_is_escaped_in_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    app = Recorder()
+    with caplog.at_level(logging.WARNING, LOGGER):
+        await call(
+            layer(app, [trusted("127.0.0.1")]),
+            headers=[("x_forwarded_user", "admin")],
+            client=("10.0.0.1\r\nFORGED \x1b[31m", 1),
+        )
+    (record,) = [r for r in caplog.records if "spelt differently" in r.getMessage()]
+    message = record.getMessage()
+    assert "\r" not in message and "\n" not in message and "\x1b" not in message
+    assert "10.0.0.1\\r\\nFORGED \\x1b[31m" in message

@@ -20,6 +20,7 @@ from middleware_stack.contrib.auth.base import (
     logger,
     valid_identity,
 )
+from middleware_stack.scope import log_safe
 from middleware_stack.threads import run_sync_outside_request
 from middleware_stack.types import Scope
 
@@ -82,10 +83,10 @@ def _to_info(result: Any, backend: str) -> AuthInfo | None:
     if not isinstance(claims, Mapping):
         # A verify bug, not a client's fault: fail closed (401), and say so loudly.
         logger.error(
-            "BearerTokenBackend verify returned claims of type %s for %r; claims must be "
+            "BearerTokenBackend verify returned claims of type %s for %s; claims must be "
             "a mapping (or None). The token is refused.",
             type(claims).__name__,
-            identity,
+            log_safe(identity, 100),
         )
         return None
     return AuthInfo(identity, backend, dict(claims))

@@ -106,6 +106,11 @@ def _identity(raw: bytes) -> str | None:
     return None
 
 
+#: The longest client address worth caching: an IPv6 address with an IPv4 tail (45)
+#: and an interface zone id.
+_MAX_HOST = 64
+
+
 def _host(client: Any) -> Any:
     """The client address to judge: ``None`` only for a connection without one (a Unix
     socket); an empty or malformed ``client`` is ``""``, which nothing trusts."""
@@ -205,6 +210,11 @@ class TrustedHeaderBackend:
         trusted = cache.get(host)
         if trusted is None:
             trusted = self._check(host)
+            if host is not None and not (isinstance(host, str) and len(host) <= _MAX_HOST):
+                # Behind --proxy-headers the host comes from X-Forwarded-For: a client's
+                # long junk is judged every time, never kept (the cache is bounded in
+                # size, not only in entries).
+                return trusted
             if len(cache) >= self._cache_size:
                 try:
                     del cache[next(iter(cache))]
