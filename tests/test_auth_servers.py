@@ -146,9 +146,7 @@ def test_daphne_proxy_headers_empty_client_is_not_a_unix_socket(forwarded_for: s
     # daphne --proxy-headers turns an empty or leading-comma X-Forwarded-For from a TCP
     # client into client ["", 0]: "unix" trusts only a client of None.
     with serve("daphne", APP, env=env("unix"), args=("--proxy-headers",)) as srv:
-        data = get(
-            srv.url + "/", {"X-Forwarded-For": forwarded_for, "X-Forwarded-User": "admin"}
-        )
+        data = get(srv.url + "/", {"X-Forwarded-For": forwarded_for, "X-Forwarded-User": "admin"})
         assert data["identity"] is None
         assert "x-forwarded-user" not in data["headers"]
 
