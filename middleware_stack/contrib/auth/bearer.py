@@ -141,19 +141,24 @@ class BearerTokenBackend:
 
     ``verify(token)`` is a callable or its dotted path, sync or async; it returns the
     identity (a ``str``, or an object or mapping with ``identity`` and ``claims``) or
-    ``None`` for a token it rejects. A sync ``verify`` runs through ``sync_to_async``
-    (``thread_sensitive`` as given; keep the default ``True`` if it touches the ORM),
-    never on the event loop. It runs before Django's request, whose signals close
+    ``None`` for a token it rejects; claims that are not a mapping are a ``verify`` bug,
+    refused with 401 and logged. A sync ``verify`` never runs on the event loop: with
+    ``thread_sensitive=True`` (the default; keep it if it touches the ORM) each call runs
+    wholly on a pooled worker thread, so checks run side by side rather than queueing on
+    asgiref's one global thread; with ``False`` on the loop's default executor. It runs
+    before Django's request, whose signals close
     stale database connections, so it runs between two such closings of its own
     (connections in an atomic block excepted): ``CONN_MAX_AGE`` holds, and a
     connection the database dropped is replaced. A rejected token is refused with 401 and
     ``WWW-Authenticate: Bearer error="invalid_token"``, never treated as anonymous; a
-    malformed or repeated header gets 400 ``invalid_request``.
+    malformed or repeated header (``Bearer<TAB>token`` included: RFC 6750 wants
+    ``Bearer`` 1*SP token) gets 400 ``invalid_request``.
 
     Browsers cannot set headers on a WebSocket, so for ``websocket`` scopes the token is
     read from the query parameter ``query_param`` (default ``access_token``) or from a
     subprotocol ``subprotocol_prefix + token`` (e.g. ``"bearer."``); either is removed
-    from the scope before the application sees it.
+    from the scope before the application sees it (a subprotocol token from
+    ``subprotocols`` and from the ``Sec-WebSocket-Protocol`` header alike).
     """
 
     name = "bearer"

@@ -41,8 +41,9 @@ class AuthPassthroughMiddleware:
 
     Sets ``scope["auth"]`` (:class:`AuthInfo`) and a lazy ``scope["user"]``
     (:class:`ScopeUser`) on a *copy* of the scope for ``http`` and ``websocket``.
-    Without credentials the request passes as anonymous, unless its path (below
-    ``root_path``, as Django's URLconf sees it) matches ``required_paths`` (answered
+    Without credentials the request passes as anonymous, unless the path Django will
+    resolve (:func:`middleware_stack.scope.path_info`: ``FORCE_SCRIPT_NAME`` or
+    ``root_path`` removed, as Django removes it) matches ``required_paths`` (answered
     401 with ``WWW-Authenticate``, or a websocket closed with 4401). Credentials that
     are presented and wrong are refused the same way on every path: a bad token never
     degrades to anonymous.
