@@ -58,6 +58,7 @@ async def _echo(scope: Any, receive: Any, send: Any) -> None:
         body["sec_websocket_protocol"] = [
             v.decode("latin-1") for k, v in scope["headers"] if k == b"sec-websocket-protocol"
         ]
+        body["scope_text"] = repr({k: v for k, v in scope.items() if k not in ("auth", "user")})
         await send({"type": "websocket.send", "text": json.dumps(body)})
         await send({"type": "websocket.close", "code": 1000})
         return

@@ -167,3 +167,18 @@ def test_real_server_websocket_subprotocol_token_leaves_the_handshake_headers(se
         assert data["sec_websocket_protocol"] == ["chat"]
         assert "secret-token" not in json.dumps(data)
         assert "Traceback" not in srv.log()
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn", "daphne"])
+def test_real_server_websocket_query_token_is_nowhere_in_the_scope(server: str) -> None:
+    import json
+
+    from websockets.sync.client import connect
+
+    with serve(server, APP, env={**env("10.0.0.0/8"), "AUTH_TEST_BEARER": "1"}) as srv:
+        url = f"ws://127.0.0.1:{srv.port}/ws/?room=1&access_token=secret-token"
+        with connect(url, open_timeout=10) as ws:
+            data = json.loads(ws.recv(timeout=10))
+        assert data["identity"] == "ws-alice"
+        assert "secret-token" not in data["scope_text"], data["scope_text"]
+        assert "room=1" in data["scope_text"]
