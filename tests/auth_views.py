@@ -50,6 +50,18 @@ async def _echo(scope: Any, receive: Any, send: Any) -> None:
         "client": scope["client"][0] if scope.get("client") else None,
         "headers": sorted(k.decode("latin-1") for k, _ in scope["headers"]),
     }
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        offered = scope.get("subprotocols") or []
+        await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
+        body["subprotocols"] = list(offered)
+        body["sec_websocket_protocol"] = [
+            v.decode("latin-1") for k, v in scope["headers"] if k == b"sec-websocket-protocol"
+        ]
+        body["scope_text"] = repr({k: v for k, v in scope.items() if k not in ("auth", "user")})
+        await send({"type": "websocket.send", "text": json.dumps(body)})
+        await send({"type": "websocket.close", "code": 1000})
+        return
     await send(
         {
             "type": "http.response.start",
@@ -58,6 +70,10 @@ async def _echo(scope: Any, receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+def token_verify(token: str) -> str | None:
+    return "ws-alice" if token == "secret-token" else None
 
 
 async def served_app(scope: Any, receive: Any, send: Any) -> None:
@@ -70,14 +86,21 @@ async def served_app(scope: Any, receive: Any, send: Any) -> None:
 
         django.setup()
         proxies = os.environ.get("AUTH_TEST_TRUSTED", "127.0.0.1").split(",")
-        backend = (
-            "middleware_stack.contrib.auth.TrustedHeaderBackend",
-            {"trusted_proxies": proxies},
-        )
+        backends: list[Any] = [
+            ("middleware_stack.contrib.auth.TrustedHeaderBackend", {"trusted_proxies": proxies})
+        ]
+        if os.environ.get("AUTH_TEST_BEARER") == "1":  # websocket tokens as subprotocols
+            backends.append(
+                (
+                    "middleware_stack.contrib.auth.BearerTokenBackend",
+                    {"verify": "tests.auth_views.token_verify", "subprotocol_prefix": "bearer."},
+                )
+            )
         _served = build_stack(
             _echo,
-            [("middleware_stack.contrib.auth.AuthPassthroughMiddleware", {"backends": [backend]})],
+            [("middleware_stack.contrib.auth.AuthPassthroughMiddleware", {"backends": backends})],
             checks="off",
+            websocket=_echo,
         )
     await _served(scope, receive, send)
 
@@ -86,7 +109,8 @@ _pg_served: Any = None
 
 
 async def pg_application(scope: Any, receive: Any, send: Any) -> None:
-    """Django on PostgreSQL (tests.auth_pg_settings), stack from ASGI_MIDDLEWARE."""
+    """Django with the stack from its ASGI_MIDDLEWARE (tests.auth_pg_settings: PostgreSQL;
+    tests.script_name_settings: FORCE_SCRIPT_NAME)."""
     global _pg_served
     if _pg_served is None:
         from django.core.asgi import get_asgi_application

@@ -108,7 +108,8 @@ async def test_trusted_proxy_header_is_left_in_meta_for_django_code() -> None:
     "headers",
     [
         [("x-forwarded-user", "alice"), ("x-forwarded-user", "bob")],
-        [("x-forwarded-user", "alice"), ("x_forwarded_user", "bob")],
+        [("x-forwarded-user", "alice, admin")],  # what Django's META makes of two copies
+        [("x-forwarded-user", "alice,admin")],
         [("x-forwarded-user", "")],
     ],
 )
@@ -116,6 +117,24 @@ async def test_ambiguous_or_empty_header_from_proxy_is_anonymous(headers: Any) -
     data = await get_json(stack(), "/async/", headers, client=PROXY)
     assert data["username"] is None and data["forwarded_user_meta"] is None
     assert await usernames() == []
+
+
+@pytest.mark.parametrize("spelling", ["x_forwarded_user", "X_Forwarded_User", "x-forwarded_user"])
+async def test_underscore_spelling_from_a_trusted_proxy_is_no_identity(spelling: str) -> None:
+    # The proxy replaces X-Forwarded-User but passes the client's X_Forwarded_User on:
+    # alone, it must not log anyone in (issue 15, item 1), and Django never sees it.
+    data = await get_json(stack(), "/async/", [(spelling, "admin")], client=PROXY)
+    assert data["username"] is None and data["identity"] is None
+    assert data["meta_keys"] == []
+    assert await usernames() == []
+
+
+async def test_exact_header_wins_and_the_underscore_copy_beside_it_is_removed() -> None:
+    headers = [("x-forwarded-user", "alice"), ("x_forwarded_user", "admin")]
+    data = await get_json(stack(), "/sync/", headers, client=PROXY)
+    assert (data["username"], data["identity"]) == ("alice", "alice")
+    assert data["forwarded_user_meta"] == "alice"
+    assert data["meta_keys"] == ["HTTP_X_FORWARDED_USER"]
 
 
 @pytest.mark.parametrize("view", ["/sync/", "/async/"])

@@ -122,3 +122,63 @@ def test_identity_reaches_views_on_postgresql_behind_uvicorn(postgres: PG) -> No
     ) as conn:
         names = [r[0] for r in conn.execute("SELECT username FROM auth_user ORDER BY 1")]
     assert names == ["pg-alice"]  # created once, through the thread-sensitive context
+
+
+# -- issue 15: hostile clients through real servers ----------------------------------------
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn"])
+def test_real_server_underscore_spelling_from_a_trusted_proxy_is_no_identity(server: str) -> None:
+    # A proxy that replaces X-Forwarded-User passes the client's X_Forwarded_User on.
+    with serve(server, APP, env=env("127.0.0.1")) as srv:
+        for name in ("X_Forwarded_User", "x_forwarded_user", "X-Forwarded_User"):
+            alone = get(srv.url + "/", {name: "admin"})
+            assert alone["identity"] is None and alone["client"] == "127.0.0.1"
+            assert not any("forwarded" in h for h in alone["headers"])
+        both = get(srv.url + "/", [("X-Forwarded-User", "alice"), ("X_Forwarded_User", "admin")])
+        assert both["identity"] == "alice"
+        assert [h for h in both["headers"] if "forwarded" in h] == ["x-forwarded-user"]
+        assert "Traceback" not in srv.log()
+
+
+@pytest.mark.parametrize("forwarded_for", ["", ",203.0.113.9", ","])
+def test_daphne_proxy_headers_empty_client_is_not_a_unix_socket(forwarded_for: str) -> None:
+    # daphne --proxy-headers turns an empty or leading-comma X-Forwarded-For from a TCP
+    # client into client ["", 0]: "unix" trusts only a client of None.
+    with serve("daphne", APP, env=env("unix"), args=("--proxy-headers",)) as srv:
+        data = get(srv.url + "/", {"X-Forwarded-For": forwarded_for, "X-Forwarded-User": "admin"})
+        assert data["identity"] is None
+        assert "x-forwarded-user" not in data["headers"]
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn", "daphne"])
+def test_real_server_websocket_subprotocol_token_leaves_the_handshake_headers(server: str) -> None:
+    import json
+
+    from websockets.sync.client import connect
+
+    with serve(server, APP, env={**env("10.0.0.0/8"), "AUTH_TEST_BEARER": "1"}) as srv:
+        url = f"ws://127.0.0.1:{srv.port}/ws/"
+        with connect(url, subprotocols=["chat", "bearer.secret-token"], open_timeout=10) as ws:
+            assert ws.subprotocol == "chat"
+            data = json.loads(ws.recv(timeout=10))
+        assert data["identity"] == "ws-alice"
+        assert data["subprotocols"] == ["chat"]
+        assert data["sec_websocket_protocol"] == ["chat"]
+        assert "secret-token" not in json.dumps(data)
+        assert "Traceback" not in srv.log()
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn", "daphne"])
+def test_real_server_websocket_query_token_is_nowhere_in_the_scope(server: str) -> None:
+    import json
+
+    from websockets.sync.client import connect
+
+    with serve(server, APP, env={**env("10.0.0.0/8"), "AUTH_TEST_BEARER": "1"}) as srv:
+        url = f"ws://127.0.0.1:{srv.port}/ws/?room=1&access_token=secret-token"
+        with connect(url, open_timeout=10) as ws:
+            data = json.loads(ws.recv(timeout=10))
+        assert data["identity"] == "ws-alice"
+        assert "secret-token" not in data["scope_text"], data["scope_text"]
+        assert "room=1" in data["scope_text"]

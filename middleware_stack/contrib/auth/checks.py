@@ -3,7 +3,8 @@
 ``check_scope_user_middleware`` is registered when this package is imported (and so
 at start-up when ``"middleware_stack.contrib.auth"`` is in ``INSTALLED_APPS``): it must
 also run when ``ScopeUserMiddleware`` is listed but the ASGI layer is not, a case the
-layer's own ``stack_checks`` can never see.
+layer's own ``stack_checks`` (``layer_checks``) can never see. Imports go one way:
+``checks`` -> ``middleware`` -> ``layer_checks`` -> ``scope_user`` -> ``user``.
 """
 
 from __future__ import annotations
@@ -13,32 +14,20 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
-from django.utils.module_loading import import_string
+
+from middleware_stack.contrib.auth.layer_checks import (
+    AUTH_MIDDLEWARE,
+    LAYER,
+    SCOPE_USER,
+    _is,
+    _load,
+    _positions,
+    layer_checks,
+)
+from middleware_stack.contrib.auth.middleware import AuthPassthroughMiddleware
+from middleware_stack.contrib.auth.scope_user import ScopeUserMiddleware
 
 __all__ = ["check_scope_user_middleware", "layer_checks"]
-
-AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
-SCOPE_USER = "middleware_stack.contrib.auth.ScopeUserMiddleware"
-LAYER = "middleware_stack.contrib.auth.AuthPassthroughMiddleware"
-
-
-def _load(path: Any) -> Any:
-    if not isinstance(path, str):
-        return path
-    try:
-        return import_string(path)
-    except Exception:  # middleware_stack's own checks report a bad entry, with its index
-        return None
-
-
-def _is(obj: Any, cls: type) -> bool:
-    return isinstance(obj, type) and issubclass(obj, cls)
-
-
-def _positions(cls: type) -> list[int]:
-    return [
-        i for i, p in enumerate(getattr(settings, "MIDDLEWARE", None) or ()) if _is(_load(p), cls)
-    ]
 
 
 def _layer_factory(entry: Any) -> Any:
@@ -54,8 +43,6 @@ def _layer_factory(entry: Any) -> Any:
 
 
 def _layer_listed() -> bool:
-    from middleware_stack.contrib.auth.middleware import AuthPassthroughMiddleware
-
     entries = getattr(settings, "ASGI_MIDDLEWARE", None) or ()
     if not isinstance(entries, list | tuple):
         return False  # not a list: middleware_stack.E001 says so
@@ -67,8 +54,6 @@ def check_scope_user_middleware(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     from django.contrib.auth.middleware import AuthenticationMiddleware
-
-    from middleware_stack.contrib.auth.scope_user import ScopeUserMiddleware
 
     mine = _positions(ScopeUserMiddleware)
     if not mine:
@@ -108,21 +93,3 @@ def check_scope_user_middleware(
             )
         )
     return messages
-
-
-def layer_checks(layer: Any, deploy: bool) -> list[checks.CheckMessage]:
-    """``AuthPassthroughMiddleware.stack_checks``: the layer is present; is the bridge?"""
-    from middleware_stack.contrib.auth.scope_user import ScopeUserMiddleware
-
-    if deploy or _positions(ScopeUserMiddleware):
-        return []
-    return [
-        checks.Warning(
-            f"{LAYER} is in ASGI_MIDDLEWARE but {SCOPE_USER} is not in MIDDLEWARE, so Django "
-            "views see the session user in request.user, not the identity the layer found.",
-            hint=f"Add {SCOPE_USER!r} to MIDDLEWARE after {AUTH_MIDDLEWARE!r}; not needed if "
-            "only websocket apps read scope['user'].",
-            obj="settings.ASGI_MIDDLEWARE",
-            id="middleware_stack.W305",
-        )
-    ]

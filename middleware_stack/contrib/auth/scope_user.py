@@ -12,7 +12,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
-from middleware_stack.contrib.auth.middleware import ScopeUser
+from middleware_stack.contrib.auth.user import ScopeUser
 
 __all__ = ["ScopeUserMiddleware"]
 

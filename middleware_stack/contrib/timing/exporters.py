@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from middleware_stack.contrib.timing import TimingRecord
+from middleware_stack.scope import log_safe
 
 __all__ = [
     "LoggingExporter",
@@ -46,8 +47,12 @@ def _method(record: TimingRecord) -> str:
 class LoggingExporter:
     """One line per request on ``middleware_stack.timing`` (INFO), fields in ``extra``.
 
-    The message is human-readable (``GET /items/3 200 12.345ms route=items/<int:pk>``);
-    structured handlers (JSON formatters) find every field under ``record.timing``. If
+    The message is human-readable (``GET /items/3 200 12.345ms route=items/<int:pk>``),
+    its client-controlled fields (method, path, route) escaped as Django escapes the path
+    in its own log lines (CR/LF, ANSI and other control characters, non-ASCII written as
+    ``\\r``, ``\\x1b``, ...: :func:`middleware_stack.scope.log_safe`), so a request can
+    never forge a log line. Structured handlers (JSON formatters) find every field, as
+    data, under ``record.timing``; their serialiser escapes it. If
     your handlers do I/O, put them behind a ``logging.handlers.QueueHandler``: this
     call runs on the event loop.
     """
@@ -63,11 +68,11 @@ class LoggingExporter:
         self.logger.log(
             self.level,
             "%s %s %s %.3fms route=%s ttfb=%s bytes=%d%s%s",
-            record.method,
-            record.path,
+            log_safe(record.method),
+            log_safe(record.path),
             record.status,
             record.duration * 1000.0,
-            record.route,
+            None if record.route is None else log_safe(record.route),
             "-" if ttfb is None else f"{ttfb * 1000.0:.3f}ms",
             record.response_bytes,
             " disconnected" if record.disconnected else "",
@@ -130,7 +135,8 @@ class PrometheusExporter:
         if record.scope_type != "http":
             return
         status = record.status or 500
-        labels = (_method(record), record.route or UNMATCHED, f"{status // 100}xx")
+        route = UNMATCHED if record.route is None else log_safe(record.route)
+        labels = (_method(record), route or UNMATCHED, f"{status // 100}xx")
         self.histogram.labels(*labels).observe(record.duration)
         self.counter.labels(*labels).inc()
 
@@ -186,14 +192,16 @@ class OpenTelemetryExporter:
             return
         scope = record.scope
         status = record.status or 500
+        # The scheme can come from a proxy header (uvicorn --proxy-headers): escaped like
+        # every other value that reaches an exporter from outside.
         attributes: dict[str, str | int] = {
             "http.request.method": _method(record),
-            "url.scheme": scope.get("scheme", "http"),
+            "url.scheme": log_safe(scope.get("scheme", "http"), 32),
             "http.response.status_code": status,
-            "network.protocol.version": scope.get("http_version", "1.1"),
+            "network.protocol.version": log_safe(scope.get("http_version", "1.1"), 32),
         }
         if record.route is not None:
-            attributes["http.route"] = record.route
+            attributes["http.route"] = log_safe(record.route)
         if record.exception is not None:
             attributes["error.type"] = type(record.exception).__qualname__
         elif status >= 500:
