@@ -21,7 +21,7 @@ from middleware_stack.contrib.auth.base import (
     valid_identity,
 )
 from middleware_stack.scope import log_safe
-from middleware_stack.threads import run_sync_outside_request
+from middleware_stack.offload import run_sync_outside_request
 from middleware_stack.types import Scope
 
 __all__ = ["BearerTokenBackend"]
