@@ -147,8 +147,13 @@ class ExecutorPool:
         self.threads_started = 0
         self.live = 0
         self.closed = False  # after close(), a released executor is retired at once
+        # Executors handed out and not back yet (a cancelled request's may still run a
+        # sync call); lifespan shutdown waits for them through ``on_all_back``.
+        self.lent = 0
+        self.on_all_back: Callable[[], None] | None = None
 
     def acquire(self) -> WorkerExecutor:
+        self.lent += 1
         try:
             return self._idle.pop()
         except IndexError:
@@ -169,6 +174,9 @@ class ExecutorPool:
             self._retire(executor)
 
     def _put_back(self, executor: WorkerExecutor) -> None:
+        self.lent -= 1
+        if not self.lent and self.on_all_back is not None:
+            self.on_all_back()
         if self.closed:  # busy when the pool closed: nobody will take it again
             self._retire(executor)
             return

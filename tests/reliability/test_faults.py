@@ -107,6 +107,13 @@ def test_shutdown_with_requests_in_flight_is_clean(example_pg: tuple[PG, dict[st
     assert took < 10, "the server waited for the slow views instead of cancelling them"
     assert "Waiting for application shutdown." in log
     assert "Application shutdown complete." in log
+    # uvicorn cancels the requests and sends lifespan.shutdown in the same loop turn. A
+    # cancelled request may need several turns to unwind (Django 6.1's handler awaits its
+    # task group), so the boundary's shutdown waits for them: each one unwound, and was
+    # recorded by the timing layer, before the application shutdown completed.
+    before_exit = log[: log.index("Application shutdown complete.")]
+    unwound = re.findall(r"middleware_stack\.timing: GET /api/slow/.*", before_exit)
+    assert len(unwound) == 4, log
     # uvicorn logs each task it cancels as "Exception in ASGI application" with a
     # CancelledError traceback, and Django 5 leaves its disconnect listener's
     # RequestAborted unretrieved; both happen with bare Django too. Nothing else may appear.
