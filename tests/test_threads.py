@@ -9,7 +9,6 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import django
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
@@ -360,7 +359,6 @@ async def test_streaming_sync_iterator_warning_is_still_issued() -> None:
     assert response.body == b"xy"
 
 
-@pytest.mark.skipif(django.VERSION < (5, 0), reason="Django 5.0 added disconnect handling")
 async def test_client_disconnect_still_cancels_the_view() -> None:
     LEFT_RUNNING.clear()
     app = stack()
