@@ -54,6 +54,9 @@ NOT_DJANGO = "does not lowercase response header names nor pool threads for HTTP
 #: Seconds lifespan shutdown waits for the pooled threads to close their connections.
 CLOSE_TIMEOUT = 5.0
 
+#: Seconds lifespan shutdown waits for requests still in flight to unwind.
+DRAIN_TIMEOUT = 5.0
+
 
 def _close_db_connections() -> None:
     from django.db import connections
@@ -118,6 +121,8 @@ class DjangoBoundary:
         self.fallback: LifespanFallback | None = None
         if lifespan is not None and conf.lifespan_fallback:
             self.fallback = LifespanFallback(lifespan, self, self.state)
+        self.inflight = 0  # requests and websockets inside _pooled
+        self._quiet: asyncio.Event | None = None  # set once none is left (at shutdown)
         reuse = conf.thread_reuse if thread_reuse is None else thread_reuse
         idle = conf.thread_pool_idle if pool_idle is None else pool_idle
         if not isinstance(reuse, bool):
@@ -165,6 +170,8 @@ class DjangoBoundary:
             )
         elif reuse:
             _note_old_asgiref()
+        if self.pool is not None:
+            self.pool.on_all_back = self._note_quiet
 
     def summary(self) -> str:
         if self.websocket is not None:
@@ -251,18 +258,56 @@ class DjangoBoundary:
     async def _pooled(
         self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, per_call: bool
     ) -> None:
-        pool = self.pool
-        if pool is None:
-            await app(scope, receive, send)
-            return
-        # No thread yet: the lease takes one at the request's first sync call (after
-        # Django has read the body), a websocket's only for each call.
-        lease = pool.acquire(per_call=per_call)
+        self.inflight += 1
         try:
-            async with ThreadSensitiveContext(executor=lease):  # type: ignore[call-arg,unused-ignore]
+            pool = self.pool
+            if pool is None:
                 await app(scope, receive, send)
+                return
+            # No thread yet: the lease takes one at the request's first sync call (after
+            # Django has read the body), a websocket's only for each call.
+            lease = pool.acquire(per_call=per_call)
+            try:
+                async with ThreadSensitiveContext(executor=lease):  # type: ignore[call-arg,unused-ignore]
+                    await app(scope, receive, send)
+            finally:
+                pool.release(lease)
         finally:
-            pool.release(lease)
+            self.inflight -= 1
+            if not self.inflight:
+                self._note_quiet()
+
+    def _is_quiet(self) -> bool:
+        return not self.inflight and (self.pool is None or not self.pool.lent)
+
+    def _note_quiet(self) -> None:
+        if self._quiet is not None and self._is_quiet():
+            self._quiet.set()
+
+    async def _drain(self) -> None:
+        """Wait, bounded, until requests in flight have unwound and given their threads back.
+
+        A server cancels the requests still running when its graceful shutdown times
+        out, and sends ``lifespan.shutdown`` straight after. A cancelled request needs
+        loop turns to unwind (Django 6.1's handler cancels its task group and awaits it;
+        a sync call it started runs to its end on the worker thread); stopping before
+        then would exit the process with ``request_finished`` never sent and pooled
+        threads never given back, nor their connections closed.
+        """
+        if self._is_quiet():
+            return
+        self._quiet = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._quiet.wait(), DRAIN_TIMEOUT)
+        except asyncio.TimeoutError:
+            logger.warning(
+                "ASGI lifespan shutdown: %d request(s) still running after %gs; "
+                "shutting down without them.",
+                max(self.inflight, self.pool.lent if self.pool is not None else 0),
+                DRAIN_TIMEOUT,
+            )
+        finally:
+            self._quiet = None
 
     async def _refuse_websocket(self, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -296,6 +341,7 @@ class DjangoBoundary:
             return
         await send({"type": "lifespan.startup.complete"})
         message = await receive()  # lifespan.shutdown
+        await self._drain()  # before the user's lifespan closes what requests may use
         try:
             if context is not None:
                 await context.__aexit__(None, None, None)

@@ -261,10 +261,19 @@ class ExecutorPool:
         self.live = 0
         self.waited = 0  # leases that found every thread busy and waited for one
         self.closed = False  # after close(), a released executor is retired at once
+        # Called on the loop whenever a worker comes back and none is out any more:
+        # lifespan shutdown waits for that (see ``lent``).
+        self.on_all_back: Callable[[], None] | None = None
 
     def acquire(self, *, per_call: bool = False) -> Lease:
         """A lease for one request (cheap: no thread until its first call)."""
         return Lease(self, per_call)
+
+    @property
+    def lent(self) -> int:
+        """Workers out of the pool: running a lease's calls, or finishing a call of a
+        cancelled request whose lease has ended."""
+        return self.live - len(self._idle)
 
     def release(self, lease: Lease) -> None:
         """End ``lease``: its worker returns now, or when its last running call finishes."""
@@ -332,13 +341,19 @@ class ExecutorPool:
             closed = self.closed
         if closed:  # busy when the pool closed, and nobody waits: retire it
             self._retire(executor)
+            self._note_back()
             return
         with self._lock:
             executor.idle_since = time.monotonic()
             self._idle.append(executor)
             trim = len(self._idle) > self.idle_max
+        self._note_back()
         if trim:
             self._schedule_trim(self.grace)
+
+    def _note_back(self) -> None:
+        if self.on_all_back is not None and not self.lent:
+            self.on_all_back()
 
     def _schedule_trim(self, delay: float) -> None:
         due = self._trim_loop

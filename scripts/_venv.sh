@@ -13,9 +13,11 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 VPY=.venv/bin/python
+# DJANGO_REQUIREMENT (e.g. "django==6.1.*") pins the Django installed with the extras.
 stamp=.venv/.installed-$1
-if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
-  $VPY -m pip install -q --upgrade pip
-  $VPY -m pip install -q -e ".[$1]"
-  touch "$stamp"
+want="$1 ${DJANGO_REQUIREMENT:-}"
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || $(<"$stamp") != "$want" ]]; then
+  $VPY -m pip install -q --disable-pip-version-check --upgrade pip
+  $VPY -m pip install -q --disable-pip-version-check -e ".[$1]" ${DJANGO_REQUIREMENT:+"$DJANGO_REQUIREMENT"}
+  echo "$want" > "$stamp"
 fi

@@ -45,8 +45,10 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def command(server: str, app: str, port: int, host: str = "127.0.0.1") -> list[str]:
-    py = sys.executable
+def command(
+    server: str, app: str, port: int, host: str = "127.0.0.1", python: str | None = None
+) -> list[str]:
+    py = python or sys.executable
     if server == "uvicorn":
         return [py, "-m", "uvicorn", app, "--host", host, "--port", str(port), "--lifespan", "on"]
     if server == "hypercorn":
@@ -72,8 +74,13 @@ def serve(
     ready_path: str = "/",
     timeout: float = 30.0,
     args: tuple[str, ...] = (),
+    python: str | None = None,
 ) -> Iterator[Server]:
-    """Run ``server`` with ``app`` until the block ends; waits until it answers."""
+    """Run ``server`` with ``app`` until the block ends; waits until it answers.
+
+    ``python``: the interpreter to run it with (another virtualenv's); the test's own by
+    default.
+    """
     port = free_port()
     log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept open for the server
         prefix=f"{server}-", suffix=".log", delete=False
@@ -81,7 +88,7 @@ def serve(
     full_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "example")])}
     full_env.update(env or {})
     proc = subprocess.Popen(
-        [*command(server, app, port, host), *args],
+        [*command(server, app, port, host, python), *args],
         cwd=str(cwd or ROOT),
         env=full_env,
         stdout=log_file,

@@ -208,3 +208,17 @@ async def test_floor_checker_checks_an_inner_stream_that_differs_from_the_outer_
     # stream is a body without a start
     with pytest.raises(FloorViolation, match="body outside the response"):
         await _run(_app(BODY), [StartsItself])
+
+
+async def test_floor_checker_survives_the_blame_pass_of_a_long_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a loaded machine a step outlasts the blocking threshold, and the core's blame
+    pass keys every frame of the step's log in a dict: the floor's frames must hash (by
+    identity, their scope is a dict), as the real guard's do. The benchmark's quick run
+    failed with "unhashable type: 'dict'" whenever that happened."""
+    from middleware_stack.guards import blocking
+
+    monkeypatch.setattr(blocking, "_min_threshold", 0.0)  # every step is a long one
+    ex = await _run(_app(START, BODY), [Tag, Tag])
+    assert ex.status == 200 and ex.finished

@@ -78,7 +78,7 @@ def install_from_wheelhouse(py: str, args: list[str], cwd: Path) -> None:
 
 def test_the_quickstart_page_run_literally_in_a_fresh_venv(tmp_path: Path) -> None:
     page = blocks(PAGE.read_text())
-    install = one(page, "pip install django-middleware-stack")
+    install = one(page, "pip install ./django-middleware-stack")
     asgi_py = one(page, "import os\n\nfrom django.core.asgi import get_asgi_application")
     middleware = one(page, "ASGI_MIDDLEWARE = [")
     console = one(page, "$ python manage.py asgi_stack").splitlines()
@@ -88,7 +88,7 @@ def test_the_quickstart_page_run_literally_in_a_fresh_venv(tmp_path: Path) -> No
     run([sys.executable, "-m", "venv", str(venv)], tmp_path)
     py = str(venv / "bin" / "python")
     args = shlex.split(install)[2:]  # after "pip install"
-    args = [str(ROOT) if a == "django-middleware-stack" else a for a in args]
+    args = [str(ROOT) if a == "./django-middleware-stack" else a for a in args]
     install_from_wheelhouse(py, args, tmp_path)
 
     run([str(venv / "bin" / "django-admin"), "startproject", "mysite", "."], tmp_path)

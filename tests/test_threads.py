@@ -10,7 +10,6 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import django
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
@@ -248,6 +247,94 @@ async def test_cancelled_request_does_not_hand_its_busy_thread_to_the_next() -> 
     assert pool.idle == 2  # back in the pool once its call finished
 
 
+class Lifespan:
+    """A server's side of one lifespan scope, driven step by step."""
+
+    def __init__(self, app: Stack) -> None:
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.sent: asyncio.Queue[Message] = asyncio.Queue()
+        self.task = asyncio.ensure_future(app({"type": "lifespan"}, self.inbox.get, self.sent.put))
+
+    async def step(self, kind: str) -> Message:
+        await self.inbox.put({"type": f"lifespan.{kind}"})
+        return await asyncio.wait_for(self.sent.get(), 10)
+
+
+@needs_executor
+async def test_lifespan_shutdown_waits_for_a_cancelled_requests_thread_to_come_back() -> None:
+    app = stack()
+    pool = app.boundary.pool
+    assert pool is not None
+    server = Lifespan(app)
+    assert (await server.step("startup"))["type"] == "lifespan.startup.complete"
+    GATE.clear()
+    ENTERED.clear()
+    request = asyncio.ensure_future(call(app, path="/block/"))
+    while not ENTERED.is_set():
+        await asyncio.sleep(0.01)
+    request.cancel()  # the server's graceful shutdown timed out
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert pool.lent == 1  # the sync view still runs on the request's thread
+    await server.inbox.put({"type": "lifespan.shutdown"})
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert server.sent.empty(), "shutdown completed while a request still held its thread"
+    GATE.set()
+    done = await asyncio.wait_for(server.sent.get(), 10)
+    assert done["type"] == "lifespan.shutdown.complete"
+    assert pool.lent == 0 and pool.live == 0  # given back, then retired with the pool
+
+
+async def test_lifespan_shutdown_waits_for_cancelled_requests_to_unwind() -> None:
+    LEFT_RUNNING.clear()
+    app = stack()
+    server = Lifespan(app)
+    assert (await server.step("startup"))["type"] == "lifespan.startup.complete"
+    requests = [asyncio.ensure_future(call(app, path="/slow/")) for _ in range(3)]
+    for _ in range(500):
+        if app.boundary.inflight == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert app.boundary.inflight == 3
+    # A server cancels the requests left at the end of its graceful timeout and sends
+    # lifespan.shutdown in the same loop turn (uvicorn does); Django 6.1's handler then
+    # needs several turns to unwind its task group.
+    for r in requests:
+        r.cancel()
+    done = await server.step("shutdown")
+    assert done["type"] == "lifespan.shutdown.complete"
+    assert all(r.done() for r in requests)
+    assert app.boundary.inflight == 0
+    if app.boundary.pool is not None:
+        assert app.boundary.pool.lent == 0
+
+
+def test_lifespan_shutdown_gives_up_on_requests_that_never_end(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(boundary_module, "DRAIN_TIMEOUT", 0.05)
+
+    async def run() -> None:
+        app = stack()
+        server = Lifespan(app)
+        assert (await server.step("startup"))["type"] == "lifespan.startup.complete"
+        request = asyncio.ensure_future(call(app, path="/slow/"))
+        for _ in range(500):
+            if app.boundary.inflight:
+                break
+            await asyncio.sleep(0.01)
+        # Not cancelled: a server that sends shutdown with a request still running.
+        assert (await server.step("shutdown"))["type"] == "lifespan.shutdown.complete"
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+
+    with caplog.at_level(logging.WARNING, logger="middleware_stack"):
+        asyncio.run(run())
+    assert "1 request(s) still running after 0.05s" in caplog.text
+
+
 @needs_executor
 async def test_task_left_running_cannot_use_a_pooled_thread() -> None:
     LEFT_RUNNING.clear()
@@ -302,7 +389,6 @@ async def test_streaming_sync_iterator_warning_is_still_issued() -> None:
     assert response.body == b"xy"
 
 
-@pytest.mark.skipif(django.VERSION < (5, 0), reason="Django 5.0 added disconnect handling")
 async def test_client_disconnect_still_cancels_the_view() -> None:
     LEFT_RUNNING.clear()
     app = stack()

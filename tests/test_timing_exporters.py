@@ -177,25 +177,36 @@ def test_prometheus_multiprocess_counts_add_up_across_two_gunicorn_workers(
         pids: list[int] = []
         while len(set(pids)) < 2 and len(pids) < 400:  # /pid/ blocks its worker's loop
             pids += pool.map(get, ["/pid/"] * 40)
-        scrape = httpx.get(server.url + "/metrics", timeout=10).text
+        n = len(pids)
+
+        def scrape() -> tuple[Any, Any]:
+            text = httpx.get(server.url + "/metrics", timeout=10).text
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            (sample,) = [
+                s
+                for s in families["http_server_requests"].samples
+                if s.name == "http_server_requests_total"
+            ]
+            (count,) = [
+                s
+                for s in families["http_server_request_duration_seconds"].samples
+                if s.name.endswith("_count")
+            ]
+            return sample, count
+
+        # A worker records a request after its response is sent, so the last responses
+        # can arrive before their records are written: scrape until the counts settle.
+        deadline = time.monotonic() + 30
+        sample, count = scrape()
+        while (sample.value, count.value) != (n, n) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            sample, count = scrape()
         log = server.log()
-    n = len(pids)
     per_worker = {pid: pids.count(pid) for pid in set(pids)}
     assert len(per_worker) == 2, f"both workers should serve: {per_worker}\n{log}"
     counters = {os.path.basename(f) for f in os.listdir(metrics_dir) if f.startswith("counter_")}
     assert counters == {f"counter_{pid}.db" for pid in per_worker}
-    families = {f.name: f for f in text_string_to_metric_families(scrape)}
-    (sample,) = [
-        s
-        for s in families["http_server_requests"].samples
-        if s.name == "http_server_requests_total"
-    ]
     assert sample.labels == {"method": "GET", "route": "pid/", "status": "2xx"}
     assert sample.value == n == sum(per_worker.values())
-    (count,) = [
-        s
-        for s in families["http_server_request_duration_seconds"].samples
-        if s.name.endswith("_count")
-    ]
     assert count.value == n
     assert "Traceback" not in log

@@ -22,6 +22,14 @@ def raw(server: Server, request: bytes, then: Callable[[socket.socket], None]) -
         then(s)
 
 
+def established(port: int) -> int:
+    """Established TCP connections to ``port`` on 127.0.0.1, from /proc/net/tcp."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == local and row[3] == "01")
+
+
 def settle(server: Server, baseline: dict[str, int], timeout: float = 10.0) -> dict[str, int]:
     """Wait until threads and fds are back near the baseline; returns the last reading."""
     deadline = time.monotonic() + timeout
@@ -96,7 +104,11 @@ def test_shutdown_with_requests_in_flight_is_clean(example_pg: tuple[PG, dict[st
         clients = [threading.Thread(target=slow) for _ in range(4)]
         for c in clients:
             c.start()
-        time.sleep(0.5)
+        # Connected, then one more request answered: the server's loop has read theirs.
+        deadline = time.monotonic() + 30
+        while established(srv.port) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert httpx.get(srv.url + "/api/hello/", timeout=20).status_code == 200
         started = time.monotonic()
         code = stop(srv, timeout=20)
         took = time.monotonic() - started
@@ -107,6 +119,15 @@ def test_shutdown_with_requests_in_flight_is_clean(example_pg: tuple[PG, dict[st
     assert took < 10, "the server waited for the slow views instead of cancelling them"
     assert "Waiting for application shutdown." in log
     assert "Application shutdown complete." in log
+    # uvicorn cancels the requests and sends lifespan.shutdown in the same loop turn. A
+    # cancelled request may need several turns to unwind (Django 6.1's handler awaits its
+    # task group), so the boundary's shutdown waits for them: each one unwound, and was
+    # recorded by the timing layer, before the application shutdown completed.
+    cancelled = re.search(r"Cancel (\d+) running task", log)
+    assert cancelled and int(cancelled[1]) >= 1, log
+    before_exit = log[: log.index("Application shutdown complete.")]
+    unwound = re.findall(r"middleware_stack\.timing: GET /api/slow/.*", before_exit)
+    assert len(unwound) == int(cancelled[1]), log
     # uvicorn logs each task it cancels as "Exception in ASGI application" with a
     # CancelledError traceback, and Django 5 leaves its disconnect listener's
     # RequestAborted unretrieved; both happen with bare Django too. Nothing else may appear.

@@ -20,8 +20,8 @@ from middleware_stack.contrib.auth.base import (
     logger,
     valid_identity,
 )
-from middleware_stack.scope import log_safe
 from middleware_stack.offload import run_sync_outside_request
+from middleware_stack.scope import log_safe
 from middleware_stack.types import Scope
 
 __all__ = ["BearerTokenBackend"]
