@@ -313,7 +313,11 @@ def plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
     if shown_e2e:
         fig, ax = plt.subplots(figsize=(9, 4))
         for i, (_n, vals) in enumerate(shown_e2e):
-            ax.bar(i, _med(vals), color="#4c72b0" if _n.startswith(("S", "B")) else "#c44e52")
+            ax.bar(
+                i,
+                _med(vals),
+                color="#4c72b0" if _n.startswith(("S", "B", "uvicorn")) else "#c44e52",
+            )
             ax.plot([i] * len(vals), vals, "k.", markersize=4)
             ax.text(i, _med(vals), f"{_med(vals):.0f}", ha="center", va="bottom", fontsize=8)
         ax.set_xticks(range(len(shown_e2e)), [n for n, _ in shown_e2e], rotation=20)
