@@ -292,16 +292,10 @@ def _startproject() -> ASGIApp:
     return django_app(STARTPROJECT_MIDDLEWARE)
 
 
-def _wsgi(floor: bool, middleware: list[str] | None = None) -> ASGIApp:
-    from benchmarks.wsgi import WSGIDirect, WSGIFloor, wsgi_handler
+def _wsgi(floor: bool, startproject: bool = False) -> ASGIApp:
+    from benchmarks.wsgi import build
 
-    return (WSGIFloor if floor else WSGIDirect)(wsgi_handler(middleware))
-
-
-def _wsgi_startproject(floor: bool) -> ASGIApp:
-    from benchmarks.django_settings import STARTPROJECT_MIDDLEWARE
-
-    return _wsgi(floor, STARTPROJECT_MIDDLEWARE)
+    return build(floor, startproject)
 
 
 def _floor_checked(app: ASGIApp) -> ASGIApp:
@@ -330,8 +324,8 @@ DJANGO_APPS: dict[str, tuple[str, Callable[[], ASGIApp]]] = {
     "S0-mw": ("build_stack(django, []), startproject's MIDDLEWARE", lambda: _build_stack(_startproject(), [])),
     "W": ("Django WSGIHandler called directly (plain WSGI)", lambda: _wsgi(False)),
     "W-floor": ("the floor: WSGIHandler through one run_in_executor hand-off", lambda: _wsgi(True)),
-    "W-mw": ("WSGIHandler directly, startproject's MIDDLEWARE", lambda: _wsgi_startproject(False)),
-    "W-floor-mw": ("the floor, startproject's MIDDLEWARE", lambda: _wsgi_startproject(True)),
+    "W-mw": ("WSGIHandler directly, startproject's MIDDLEWARE", lambda: _wsgi(False, True)),
+    "W-floor-mw": ("the floor, startproject's MIDDLEWARE", lambda: _wsgi(True, True)),
 }  # fmt: skip
 
 RAW_APPS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {

@@ -38,17 +38,18 @@ def inprocess_rows(result: dict[str, Any]) -> list[list[str]]:
     for name, c in (result.get("inprocess") or {}).get("cases", {}).items():
         st = c.get("stats_us", {})
         if "unavailable" in c:
-            cells = ["unavailable", "", "", ""]
+            cells = ["unavailable", "", "", "", ""]
         elif c.get("failures"):
-            cells = ["FAILED: " + c["failures"][0][:80], "", "", ""]
+            cells = ["FAILED: " + c["failures"][0][:80], "", "", "", ""]
         elif not st:
-            cells = ["-", "", "", ""]
+            cells = ["-", "", "", "", ""]
         else:
             cells = [
                 _num(st["median"]),
                 f"{_num(st['q1'])}{TO}{_num(st['q3'])}",
                 f"{_num(st['min'])}{TO}{_num(st['max'])}",
                 f"{c['threads_per_request']:g}" if "threads_per_request" in c else "",
+                f"{c['handovers_per_request']:g}" if "handovers_per_request" in c else "",
             ]
         rows.append([name, c["description"], c["request"], *cells])
     return rows
@@ -139,7 +140,8 @@ def render(result: dict[str, Any], fmt: str = "md") -> str:
         out.append(
             f"Median of {s.get('repeats')} batches ({s.get('n_django')} requests per batch on "
             f"Django, {s.get('n_raw')} around B), quartiles and min{TO}max of the batch means; "
-            f"event loop {inproc.get('loop')}. Threads: OS threads started per request."
+            f"event loop {inproc.get('loop')}. Threads: OS threads started per request; "
+            "hand-overs: executor submissions (work handed to another thread) per request."
         )
         out.append(
             _table(
@@ -151,6 +153,7 @@ def render(result: dict[str, Any], fmt: str = "md") -> str:
                     "q1-q3",
                     "min-max",
                     "threads/req",
+                    "hand-overs/req",
                 ],
                 inprocess_rows(result),
                 fmt,
@@ -178,7 +181,10 @@ def render(result: dict[str, Any], fmt: str = "md") -> str:
         out.append(heading("End-to-end: uvicorn + wrk on loopback"))
         out.append(
             f"{e2e.get('server')}; wrk -t1 -c32 -d{st.get('seconds'):g}s --latency, "
-            f"{st.get('rounds')} interleaved rounds. Medians over rounds; ratio to A per round."
+            f"{st.get('rounds')} interleaved rounds. Medians over rounds; ratio to A per round. "
+            f"The WSGI comparison (full mode): two worker processes each, wrk "
+            f"-c{st.get('wsgi_connections', 16)}, startproject's MIDDLEWARE, sync view; server "
+            "CPU and RSS summed over the server's processes."
         )
         out.append(
             _table(
@@ -214,6 +220,8 @@ def render(result: dict[str, Any], fmt: str = "md") -> str:
 # -- plots -------------------------------------------------------------------------------
 
 DJANGO_PLOT = ("A", "A sync", "S0", "S0 sync", "S", "H", "D", "E", "A startproject", "S0 startproject",
+               "S0 startproject sync", "W sync", "W-floor sync", "W startproject sync",
+               "W-floor startproject sync", "W-floor startproject",
                "S preflight", "H preflight", "D preflight")  # fmt: skip
 RAW_PLOT = ("B", "B+stack", "S/B-layers", "H/B", "S/B", "S/B-manual", "S/B-warn", "S/B-strict",
             "S/B-warn-noblock", "S/B-warn-floor")  # fmt: skip
@@ -254,7 +262,9 @@ def plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
         med = [st["median"] for _, st in shown]
         err = [[st["median"] - st["min"] for _, st in shown],
                [st["max"] - st["median"] for _, st in shown]]  # fmt: skip
-        colors = ["#c44e52" if n.startswith(("A", "D", "E", "H")) else "#4c72b0" for n, _ in shown]
+        colors = [
+            "#c44e52" if n.startswith(("A", "D", "E", "H", "W")) else "#4c72b0" for n, _ in shown
+        ]
         ax.barh(list(y), med, xerr=err, color=colors, capsize=3)
         ax.set_yticks(list(y), [n for n, _ in shown])
         ax.invert_yaxis()

@@ -26,7 +26,7 @@ from typing import Any
 
 from middleware_stack.types import Receive, Scope, Send
 
-__all__ = ["POOLS", "WSGIDirect", "WSGIFloor", "close_pools", "environ", "wsgi_handler"]
+__all__ = ["POOLS", "WSGIDirect", "WSGIFloor", "build", "close_pools", "environ", "wsgi_handler"]
 
 #: One-thread pools of the floor cases, so a run can shut them down.
 POOLS: list[ThreadPoolExecutor] = []
@@ -122,6 +122,14 @@ def wsgi_handler(middleware: list[str] | None = None) -> Callable[..., Iterable[
 
     with override_settings(MIDDLEWARE=middleware or []):
         return WSGIHandler()
+
+
+def build(floor: bool, startproject: bool = False) -> WSGIDirect:
+    """A W case: plain or through the floor's hand-off, empty or startproject's MIDDLEWARE."""
+    from benchmarks.django_settings import STARTPROJECT_MIDDLEWARE
+
+    handler = wsgi_handler(STARTPROJECT_MIDDLEWARE if startproject else None)
+    return (WSGIFloor if floor else WSGIDirect)(handler)
 
 
 def close_pools() -> None:
