@@ -223,7 +223,11 @@ BOUNDARIES: list[Any] = []
 
 
 def close_pools() -> None:
-    """Retire the idle worker threads of every boundary built so far."""
+    """Retire the idle worker threads of every boundary built so far, and shut the WSGI
+    floor cases' pools down."""
+    from benchmarks import wsgi
+
+    wsgi.close_pools()
     while BOUNDARIES:
         pool = getattr(BOUNDARIES.pop(), "pool", None)
         if pool is not None:
@@ -288,6 +292,12 @@ def _startproject() -> ASGIApp:
     return django_app(STARTPROJECT_MIDDLEWARE)
 
 
+def _wsgi(floor: bool, startproject: bool = False) -> ASGIApp:
+    from benchmarks.wsgi import build
+
+    return build(floor, startproject)
+
+
 def _floor_checked(app: ASGIApp) -> ASGIApp:
     """The layers of ``S/B-warn`` around the same boundary, in the leanest checker."""
     from benchmarks.floor_checks import floor_stack
@@ -312,6 +322,10 @@ DJANGO_APPS: dict[str, tuple[str, Callable[[], ASGIApp]]] = {
     "E": ("no-op Starlette BaseHTTPMiddleware around Django", lambda: _noop_dispatch_class()(django_app())),
     "A-mw": ("bare Django, startproject's MIDDLEWARE", _startproject),
     "S0-mw": ("build_stack(django, []), startproject's MIDDLEWARE", lambda: _build_stack(_startproject(), [])),
+    "W": ("Django WSGIHandler called directly (plain WSGI)", lambda: _wsgi(False)),
+    "W-floor": ("the floor: WSGIHandler through one run_in_executor hand-off", lambda: _wsgi(True)),
+    "W-mw": ("WSGIHandler directly, startproject's MIDDLEWARE", lambda: _wsgi(False, True)),
+    "W-floor-mw": ("the floor, startproject's MIDDLEWARE", lambda: _wsgi(True, True)),
 }  # fmt: skip
 
 RAW_APPS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {

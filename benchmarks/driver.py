@@ -12,6 +12,7 @@ import asyncio
 import statistics
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -19,7 +20,15 @@ from typing import Any
 
 from middleware_stack.types import ASGIApp, Message
 
-__all__ = ["Exchange", "Recording", "Request", "count_thread_starts", "summarize", "timed_batch"]
+__all__ = [
+    "Exchange",
+    "Recording",
+    "Request",
+    "count_handovers",
+    "count_thread_starts",
+    "summarize",
+    "timed_batch",
+]
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,49 @@ def count_thread_starts() -> Iterator[list[int]]:
         yield counter
     finally:
         threading.Thread.start = original  # type: ignore[method-assign]
+
+
+def _executor_classes() -> list[type[Executor]]:
+    """Every loaded ``Executor`` subclass that defines its own ``submit``."""
+    seen: list[type[Executor]] = []
+    todo: list[type[Executor]] = [Executor]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls is not Executor and "submit" in vars(cls) and cls not in seen:
+            seen.append(cls)
+    return seen
+
+
+@contextmanager
+def count_handovers() -> Iterator[dict[str, int]]:
+    """Count work handed to another thread while inside: every ``submit`` on any
+    ``concurrent.futures.Executor`` subclass (``ThreadPoolExecutor``, which
+    ``run_in_executor`` and asgiref use; the stack's ``WorkerExecutor``; asgiref's
+    ``CurrentThreadExecutor``, a hop back into a waiting sync thread), keyed by class
+    name. A ``submit`` that delegates to another counts each class it passes through.
+    """
+    counts: dict[str, int] = {}
+    originals: list[tuple[type[Executor], Any]] = []
+
+    def wrap(cls: type[Executor], submit: Any) -> Any:
+        name = cls.__name__
+
+        def counted(self: Executor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            counts[name] = counts.get(name, 0) + 1
+            return submit(self, fn, *args, **kwargs)
+
+        return counted
+
+    for cls in _executor_classes():
+        submit = vars(cls)["submit"]
+        originals.append((cls, submit))
+        cls.submit = wrap(cls, submit)  # type: ignore[method-assign]
+    try:
+        yield counts
+    finally:
+        for cls, submit in originals:
+            cls.submit = submit  # type: ignore[method-assign]
 
 
 def summarize(samples: list[float]) -> dict[str, float]:

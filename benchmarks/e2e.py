@@ -5,8 +5,15 @@ importable), all started up front on 127.0.0.1 and left idle while another is lo
 Every endpoint is checked with one real HTTP request (status and key headers) before
 any load. Then ``rounds`` rounds, each loading every endpoint once in an order rotated
 by one per round, with ``wrk -t1 -c32 -d<N>s --latency``. Per run: req/s, p50 and p99
-latency, server CPU per request (utime+stime from ``/proc/<pid>/stat``) and server RSS.
-A run with non-2xx responses or socket errors is a failure.
+latency, server CPU per request (utime+stime from ``/proc/<pid>/stat``, summed over the
+server's processes) and server RSS. A run with non-2xx responses or socket errors is a
+failure.
+
+With ``wsgi=True`` (the full mode), the same rounds also load the WSGI comparison of
+issue 21, all with ``startproject``'s ``MIDDLEWARE`` and a sync view, two worker
+processes each, ``wrk -c16``: gunicorn sync (``-w 2``) and gunicorn gthread
+(``-w 2 --threads 4``) serving Django's ``WSGIHandler`` (:mod:`benchmarks.serve_wsgi`),
+and uvicorn ``--workers 2`` serving ``build_stack(get_asgi_application(), [])``.
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ from typing import Any
 
 from benchmarks import apps
 from benchmarks.apps import ORIGIN
+from benchmarks.cases import API, CORS_PRE, PREFLIGHT, STACKED
 from benchmarks.driver import Request
-from benchmarks.inprocess import API, CORS_PRE, PREFLIGHT, STACKED
+from benchmarks.targets import GUNICORN_GTHREAD, GUNICORN_SYNC, UVICORN_MW
 
 WRK = "/usr/bin/wrk"
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +52,24 @@ ENDPOINTS: tuple[tuple[str, str, Request], ...] = (
     ("S preflight", "S", Request("OPTIONS", "/async/", PREFLIGHT, status=204, expect=CORS_PRE)),
     ("D preflight", "D", Request("OPTIONS", "/async/", PREFLIGHT, status=200, expect=CORS_PRE)),
 )
+
+#: The WSGI comparison's servers: name -> (command after ``python -m``, BENCH_APP).
+WSGI_SERVERS: dict[str, tuple[list[str], str]] = {
+    "uvicorn -w2 S0-mw": (["uvicorn", "benchmarks.serve:application", "--workers", "2"], "S0-mw"),
+    "gunicorn sync -w2": (["gunicorn", "benchmarks.serve_wsgi:application", "-w", "2",
+                           "-k", "sync"], ""),
+    "gunicorn gthread -w2 -t4": (["gunicorn", "benchmarks.serve_wsgi:application", "-w", "2",
+                                  "-k", "gthread", "--threads", "4"], ""),
+}  # fmt: skip
+
+WSGI_ENDPOINTS: tuple[tuple[str, str, Request], ...] = (
+    (UVICORN_MW, "uvicorn -w2 S0-mw", Request(path="/sync/")),
+    (GUNICORN_SYNC, "gunicorn sync -w2", Request(path="/sync/")),
+    (GUNICORN_GTHREAD, "gunicorn gthread -w2 -t4", Request(path="/sync/")),
+)
+
+#: wrk connections for the WSGI comparison (issue 21's anchors were taken with -c16).
+WSGI_CONNECTIONS = 16
 
 PREFLIGHT_LUA = """-- a CORS preflight, as a browser sends it
 wrk.method = "OPTIONS"
@@ -76,19 +102,25 @@ class Server:
         self.name = name
         self.port = _free_port()
         flags, _ = _server_flags()
+        app = WSGI_SERVERS[name][1] if name in WSGI_SERVERS else name
         env = {
             **os.environ,
-            "BENCH_APP": name,
+            "BENCH_APP": app,
             "DJANGO_SETTINGS_MODULE": "benchmarks.django_settings",
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         }
         self.log = open(log_dir / f"uvicorn-{name.replace('/', '_')}.log", "w+b")  # noqa: SIM115
+        if name not in WSGI_SERVERS:
+            argv = ["uvicorn", "benchmarks.serve:application", "--workers", "1"]
+        else:
+            argv = WSGI_SERVERS[name][0]
+        if argv[0] == "uvicorn":
+            argv = [*argv, "--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "off",
+                    "--no-access-log", "--log-level", "warning", *flags]  # fmt: skip
+        else:
+            argv = [*argv, "-b", f"127.0.0.1:{self.port}", "--log-level", "warning"]
         self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "benchmarks.serve:application",
-                "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
-                "--lifespan", "off", "--no-access-log", "--log-level", "warning", *flags,
-            ],
+            [sys.executable, "-m", *argv],
             env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -110,16 +142,43 @@ class Server:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
 
+    def pids(self) -> list[int]:
+        """The server process and its descendants (workers of a multi-process server)."""
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        out, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo += children.get(pid, [])
+        return out
+
     def cpu_seconds(self) -> float:
-        stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
-        fields = stat.rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """utime+stime of the server's processes (including reaped children's)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            total += sum(int(f) for f in fields[11:15])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """Resident memory of the server's processes, summed."""
+        kib = 0
+        for pid in self.pids():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            kib += sum(int(x.split()[1]) for x in lines if x.startswith("VmRSS:"))
+        return kib / 1024 if kib else float("nan")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -166,8 +225,10 @@ def parse_wrk(text: str) -> dict[str, Any]:
     return out
 
 
-def _wrk_args(port: int, request: Request, script: Path | None, seconds: float) -> list[str]:
-    args = [WRK, "-t1", "-c32", f"-d{seconds:g}s", "--latency"]
+def _wrk_args(
+    port: int, request: Request, script: Path | None, seconds: float, connections: int = 32
+) -> list[str]:
+    args = [WRK, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     if script is not None:
         args += ["-s", str(script)]
     else:
@@ -184,58 +245,74 @@ def _lua(request: Request, directory: Path) -> Path:
 
 
 def run_e2e(
-    *, seconds: float, rounds: int, progress: Callable[[str], None] = lambda s: None
+    *,
+    seconds: float,
+    rounds: int,
+    wsgi: bool = False,
+    progress: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
-    """Run the end-to-end benchmark; the result for the JSON."""
+    """Run the end-to-end benchmark (with the WSGI comparison when ``wsgi``); the result."""
     _, server_kind = _server_flags()
     result: dict[str, Any] = {
-        "settings": {"seconds": seconds, "rounds": rounds, "connections": 32, "threads": 1},
+        "settings": {"seconds": seconds, "rounds": rounds, "connections": 32, "threads": 1,
+                     "wsgi_connections": WSGI_CONNECTIONS},
         "server": f"uvicorn 1 worker ({server_kind})",
         "endpoints": {},
         "failures": {},
-    }
+    }  # fmt: skip
+    all_endpoints = ENDPOINTS + (WSGI_ENDPOINTS if wsgi else ())
     if not (os.path.exists(WRK) or shutil.which("wrk")):
         result["unavailable"] = f"wrk not found at {WRK} (Debian package 'wrk')"
         return result
     wrk = WRK if os.path.exists(WRK) else str(shutil.which("wrk"))
     endpoints: dict[str, dict[str, Any]] = {
-        name: {"server": srv, "runs": []} for name, srv, _ in ENDPOINTS
+        name: {"server": srv, "runs": []} for name, srv, _ in all_endpoints
     }
+    if not wsgi:
+        for name, srv, _ in WSGI_ENDPOINTS:
+            endpoints[name] = {"server": srv, "runs": [], "unavailable": "full mode only"}
     result["endpoints"] = endpoints
     servers: dict[str, Server] = {}
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         tmpdir = Path(tmp)
         try:
-            for srv in dict.fromkeys(s for _, s, _ in ENDPOINTS):
+            for srv in dict.fromkeys(s for _, s, _ in all_endpoints):
                 try:
-                    apps.build_app(srv)  # importable here means importable in the server
+                    # importable here means importable in the server
+                    app = (WSGI_SERVERS[srv][1] or "W-mw") if srv in WSGI_SERVERS else srv
+                    apps.build_app(app)
                 except apps.Unavailable as exc:
-                    for name, s, _ in ENDPOINTS:
+                    for name, s, _ in all_endpoints:
                         if s == srv:
                             endpoints[name]["unavailable"] = str(exc)
                     continue
                 servers[srv] = Server(srv, tmpdir)
             live: list[tuple[str, Server, Request, Path | None]] = []
-            for name, srv, request in ENDPOINTS:
+            for name, srv, request in all_endpoints:
                 server = servers.get(srv)
                 if server is None:
                     continue
                 why = server.wait_ready()
                 problems = [why] if why else check_endpoint(server.port, request)
+                for _ in range(5):  # a multi-process server's workers may still be booting
+                    if not problems or not problems[0].startswith("request failed"):
+                        break
+                    time.sleep(2)
+                    problems = check_endpoint(server.port, request)
                 if problems:
                     result["failures"][name] = problems
                     continue
                 script = _lua(request, tmpdir) if request.method == "OPTIONS" else None
                 live.append((name, server, request, script))
             progress(f"e2e: warming up {len(live)} endpoints")
-            for _name, server, request, script in live:
-                args = _wrk_args(server.port, request, script, 1)
+            for name, server, request, script in live:
+                args = _wrk_args(server.port, request, script, 1, _connections(name))
                 subprocess.run([wrk, *args[1:]], capture_output=True, timeout=60)
             for r in range(rounds):
                 progress(f"e2e: round {r + 1}/{rounds}")
                 k = r % len(live) if live else 0
                 for name, server, request, script in live[k:] + live[:k]:
-                    args = _wrk_args(server.port, request, script, seconds)
+                    args = _wrk_args(server.port, request, script, seconds, _connections(name))
                     cpu0 = server.cpu_seconds()
                     done = subprocess.run(
                         [wrk, *args[1:]], capture_output=True, text=True, timeout=seconds + 60
@@ -265,3 +342,7 @@ def run_e2e(
             for server in servers.values():
                 server.stop()
     return result
+
+
+def _connections(endpoint: str) -> int:
+    return WSGI_CONNECTIONS if endpoint in {e[0] for e in WSGI_ENDPOINTS} else 32

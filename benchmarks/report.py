@@ -1,193 +1,15 @@
-"""Turn a result into the target ratios, Markdown and reST tables, and PNG plots.
-
-Every ratio is computed from one run. It is refused (never printed) when any request of
-the run failed, and marked unavailable when a configuration it needs is. Spread is the
-range of the same ratio computed per repeat: the cases of one repeat ran back to back.
-"""
+"""Turn a result into Markdown and reST tables and PNG plots (targets: :mod:`benchmarks.targets`)."""
 
 from __future__ import annotations
 
-import statistics
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-#: (id, what, kind, case names, comparison, goal, unit)
-TARGETS: tuple[tuple[str, str, str, tuple[str, ...], str | None, float | None, str], ...] = (
-    ("cors_get", "CORS simple GET: added time, contrib / Starlette", "added_ratio",
-     ("cors GET", "cors-starlette GET", "B"), "<=", 0.5, "x"),
-    ("cors_preflight", "CORS preflight: added time, contrib / Starlette", "added_ratio",
-     ("cors preflight", "cors-starlette preflight", "B"), "<=", 0.7, "x"),
-    ("timing_added", "Timing (one on_record): added time over B", "added",
-     ("timing", "B"), "<=", 1.2, "µs"),
-    ("timing_ratio", "Timing: added time, contrib / hand-written", "added_ratio",
-     ("timing", "timing-hand", "B"), None, None, "x"),
-    ("timing_floor_added", "Timing lower bound (header + contextvar + one callback): added over B",
-     "added", ("timing-floor", "B"), None, None, "µs"),
-    ("auth_trusted_added", "Auth, trusted header: added time over B", "added",
-     ("auth trusted", "B"), "<=", 1.5, "µs"),
-    ("auth_trusted_ratio", "Auth, trusted header: contrib / hand-written", "added_ratio",
-     ("auth trusted", "auth-hand trusted", "B"), None, None, "x"),
-    ("auth_anon_added", "Auth, anonymous: added time over B", "added",
-     ("auth anonymous", "B"), "<=", 0.7, "µs"),
-    ("auth_anon_ratio", "Auth, anonymous: contrib / hand-written", "added_ratio",
-     ("auth anonymous", "auth-hand anonymous", "B"), None, None, "x"),
-    ("S_over_H_on_B", "Around B: build_stack(3 layers) / hand-built H, added time", "added_ratio",
-     ("S/B", "H/B", "B"), "<", 1.0, "x"),
-    ("S_layers_over_H_on_B", "Around B: the 3 contrib layers (no boundary) / H, added time",
-     "added_ratio", ("S/B-layers", "H/B", "B"), "<", 1.0, "x"),
-    ("S_over_A", "Django: S (stack + 3 layers) / bare Django A, async view", "ratio",
-     ("S", "A"), "<", 0.65, "x"),
-    ("reuse_async", "Thread reuse: build_stack(django, []) / bare Django, async view", "ratio",
-     ("S0", "A"), "<=", 0.6, "x"),
-    ("reuse_sync", "Thread reuse: build_stack(django, []) / bare Django, sync view", "ratio",
-     ("S0 sync", "A sync"), "<=", 0.65, "x"),
-    ("reuse_startproject", "Thread reuse with startproject's MIDDLEWARE (async view)", "ratio",
-     ("S0 startproject", "A startproject"), None, None, "x"),
-    ("threads_S0", "Threads started per request, build_stack(django, []), async", "threads",
-     ("S0",), "==", 0.0, ""),
-    ("threads_S0_sync", "Threads started per request, build_stack(django, []), sync", "threads",
-     ("S0 sync",), "==", 0.0, ""),
-    ("threads_A", "Threads started per request, bare Django, async", "threads",
-     ("A",), None, None, ""),
-    ("threads_A_sync", "Threads started per request, bare Django, sync", "threads",
-     ("A sync",), None, None, ""),
-    ("preflight_D_over_S", "Preflight: through D (django-cors-headers) / through S", "ratio",
-     ("D preflight", "S preflight"), ">=", 50.0, "x"),
-    ("checks_warn_over_off", "checks='warn' / 'off', 3 layers around B", "ratio",
-     ("S/B-warn", "S/B"), "<=", 3.0, "x"),
-    ("checks_strict_over_off", "checks='strict' / 'off', 3 layers around B", "ratio",
-     ("S/B-strict", "S/B"), None, None, "x"),
-    ("checks_noblock_over_off", "checks='warn', blocking attribution off / 'off'", "ratio",
-     ("S/B-warn-noblock", "S/B"), None, None, "x"),
-    ("checks_floor_over_off", "lower bound (leanest checker, same checks) / 'off'", "ratio",
-     ("S/B-warn-floor", "S/B"), None, None, "x"),
-    ("checks_off_over_manual", "checks='off' / same layers composed by hand", "ratio",
-     ("S/B", "S/B-manual"), "~", 1.0, "x"),
-    ("memory_S_over_A", "Memory per in-flight request, S / A", "memory",
-     ("S", "A"), None, None, "x"),
-    ("e2e_S0_over_A", "uvicorn + wrk req/s, build_stack(django, []) / bare Django", "e2e",
-     ("S0", "A"), ">=", 1.5, "x"),
-    ("e2e_cpu_S0_over_A", "uvicorn server CPU per request, build_stack(django, []) / bare Django",
-     "e2e_cpu", ("S0", "A"), None, None, "x"),
-    ("e2e_S_over_A", "uvicorn + wrk req/s, S / bare Django", "e2e",
-     ("S", "A"), None, None, "x"),
-    ("e2e_preflight_S_over_D", "uvicorn + wrk preflight req/s, S / D", "e2e",
-     ("S preflight", "D preflight"), None, None, "x"),
-)  # fmt: skip
+from benchmarks.targets import NOISE, TARGETS, TO, _med, failed, targets
 
-#: Range separator in tables (an en dash).
-TO = "\u2013"
-
-#: Within noise: the per-repeat range includes 1.0, or the median is this close to it.
-NOISE = 0.05
-
-
-def failed(result: dict[str, Any]) -> list[str]:
-    """Every failure of the run, as ``where: what`` lines."""
-    out = []
-    for part in ("inprocess", "e2e"):
-        for where, problems in (result.get(part) or {}).get("failures", {}).items():
-            out += [f"{part} {where}: {p}" for p in problems]
-    return out
-
-
-def _med(values: Sequence[float]) -> float:
-    return statistics.median(values)
-
-
-def _paired(cases: dict[str, Any], names: Sequence[str]) -> list[list[float]] | None:
-    series = [cases[n]["samples_us"] for n in names]
-    if any(not s for s in series) or len({len(s) for s in series}) != 1:
-        return None
-    return [list(col) for col in zip(*series, strict=True)]
-
-
-def _value(kind: str, names: Sequence[str], result: dict[str, Any]) -> tuple[Any, Any, str]:
-    """(value, (lo, hi) or None, why unavailable or '')."""
-    inproc = result.get("inprocess") or {}
-    cases = inproc.get("cases", {})
-    if kind in ("e2e", "e2e_cpu"):
-        key = "rps" if kind == "e2e" else "cpu_us_per_request"
-        e2e = result.get("e2e") or {}
-        eps = e2e.get("endpoints", {})
-        if "unavailable" in e2e or not eps:
-            return None, None, e2e.get("unavailable", "end-to-end not run (--no-e2e)")
-        for n in names:
-            if n not in eps or not eps[n].get("runs"):
-                return None, None, eps.get(n, {}).get("unavailable", f"{n} not run")
-        by_round = [{r["round"]: r[key] for r in eps[n]["runs"] if key in r} for n in names]
-        ratios = [by_round[0][r] / by_round[1][r] for r in by_round[0] if r in by_round[1]]
-        return _med(ratios), (min(ratios), max(ratios)), ""
-    if kind == "memory":
-        mem = inproc.get("memory", {})
-        if any(n not in mem for n in names):
-            return None, None, "memory benchmark not run"
-        a, b = (mem[n]["bytes_per_request"] for n in names)
-        return a / b, None, ""
-    for n in names:
-        if n not in cases:
-            return None, None, f"{n} not run"
-        if "unavailable" in cases[n]:
-            return None, None, f"{n}: {cases[n]['unavailable']}"
-    if kind == "threads":
-        v = cases[names[0]].get("threads_per_request")
-        return (v, None, "") if v is not None else (None, None, "not counted")
-    pairs = _paired(cases, names)
-    if pairs is None:
-        return None, None, "no samples"
-    if kind == "ratio":
-        per = [x / y for x, y in pairs]
-        med = [_med(cases[n]["samples_us"]) for n in names]
-        value = med[0] / med[1]
-    elif kind == "added":
-        per = [x - b for x, b in pairs]
-        value = _med(cases[names[0]]["samples_us"]) - _med(cases[names[1]]["samples_us"])
-    else:  # added_ratio
-        per = [(x - b) / (y - b) for x, y, b in pairs if y != b]
-        x, y, b = (_med(cases[n]["samples_us"]) for n in names)
-        value = (x - b) / (y - b) if y != b else float("inf")
-    return value, (min(per), max(per)) if per else None, ""
-
-
-def _verdict(value: float, spread: Any, op: str | None, goal: float | None) -> str:
-    if op is None or goal is None:
-        return "report"
-    if op == "~":
-        ok = abs(value - goal) <= NOISE or (spread is not None and spread[0] <= goal <= spread[1])
-    else:
-        ok = {
-            "<=": value <= goal,
-            "<": value < goal,
-            ">=": value >= goal,
-            "==": abs(value - goal) < 1e-9,
-        }[op]
-    return "pass" if ok else "MISS"
-
-
-def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every ratio and target of the issues, with its verdict; refused after a failure."""
-    refused = bool(failed(result))
-    out = []
-    for tid, what, kind, names, op, goal, unit in TARGETS:
-        row: dict[str, Any] = {"id": tid, "what": what, "unit": unit, "cases": list(names)}
-        row["goal"] = f"{op} {goal:g}{unit}" if op and goal is not None else ""
-        if refused:
-            row["status"] = "refused"
-            row["why"] = "the run had failed requests"
-            out.append(row)
-            continue
-        value, spread, why = _value(kind, names, result)
-        if value is None:
-            row["status"] = "unavailable"
-            row["why"] = why
-        else:
-            row["value"] = value
-            row["spread"] = list(spread) if spread else None
-            row["status"] = _verdict(value, spread, op, goal)
-        out.append(row)
-    return out
+__all__ = ["NOISE", "TARGETS", "failed", "plots", "render", "targets"]
 
 
 # -- text --------------------------------------------------------------------------------
@@ -216,17 +38,18 @@ def inprocess_rows(result: dict[str, Any]) -> list[list[str]]:
     for name, c in (result.get("inprocess") or {}).get("cases", {}).items():
         st = c.get("stats_us", {})
         if "unavailable" in c:
-            cells = ["unavailable", "", "", ""]
+            cells = ["unavailable", "", "", "", ""]
         elif c.get("failures"):
-            cells = ["FAILED: " + c["failures"][0][:80], "", "", ""]
+            cells = ["FAILED: " + c["failures"][0][:80], "", "", "", ""]
         elif not st:
-            cells = ["-", "", "", ""]
+            cells = ["-", "", "", "", ""]
         else:
             cells = [
                 _num(st["median"]),
                 f"{_num(st['q1'])}{TO}{_num(st['q3'])}",
                 f"{_num(st['min'])}{TO}{_num(st['max'])}",
                 f"{c['threads_per_request']:g}" if "threads_per_request" in c else "",
+                f"{c['handovers_per_request']:g}" if "handovers_per_request" in c else "",
             ]
         rows.append([name, c["description"], c["request"], *cells])
     return rows
@@ -317,7 +140,8 @@ def render(result: dict[str, Any], fmt: str = "md") -> str:
         out.append(
             f"Median of {s.get('repeats')} batches ({s.get('n_django')} requests per batch on "
             f"Django, {s.get('n_raw')} around B), quartiles and min{TO}max of the batch means; "
-            f"event loop {inproc.get('loop')}. Threads: OS threads started per request."
+            f"event loop {inproc.get('loop')}. Threads: OS threads started per request; "
+            "hand-overs: executor submissions (work handed to another thread) per request."
         )
         out.append(
             _table(
@@ -329,6 +153,7 @@ def render(result: dict[str, Any], fmt: str = "md") -> str:
                     "q1-q3",
                     "min-max",
                     "threads/req",
+                    "hand-overs/req",
                 ],
                 inprocess_rows(result),
                 fmt,
@@ -356,7 +181,10 @@ def render(result: dict[str, Any], fmt: str = "md") -> str:
         out.append(heading("End-to-end: uvicorn + wrk on loopback"))
         out.append(
             f"{e2e.get('server')}; wrk -t1 -c32 -d{st.get('seconds'):g}s --latency, "
-            f"{st.get('rounds')} interleaved rounds. Medians over rounds; ratio to A per round."
+            f"{st.get('rounds')} interleaved rounds. Medians over rounds; ratio to A per round. "
+            f"The WSGI comparison (full mode): two worker processes each, wrk "
+            f"-c{st.get('wsgi_connections', 16)}, startproject's MIDDLEWARE, sync view; server "
+            "CPU and RSS summed over the server's processes."
         )
         out.append(
             _table(
@@ -392,6 +220,8 @@ def render(result: dict[str, Any], fmt: str = "md") -> str:
 # -- plots -------------------------------------------------------------------------------
 
 DJANGO_PLOT = ("A", "A sync", "S0", "S0 sync", "S", "H", "D", "E", "A startproject", "S0 startproject",
+               "S0 startproject sync", "W sync", "W-floor sync", "W startproject sync",
+               "W-floor startproject sync", "W-floor startproject",
                "S preflight", "H preflight", "D preflight")  # fmt: skip
 RAW_PLOT = ("B", "B+stack", "S/B-layers", "H/B", "S/B", "S/B-manual", "S/B-warn", "S/B-strict",
             "S/B-warn-noblock", "S/B-warn-floor")  # fmt: skip
@@ -432,7 +262,9 @@ def plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
         med = [st["median"] for _, st in shown]
         err = [[st["median"] - st["min"] for _, st in shown],
                [st["max"] - st["median"] for _, st in shown]]  # fmt: skip
-        colors = ["#c44e52" if n.startswith(("A", "D", "E", "H")) else "#4c72b0" for n, _ in shown]
+        colors = [
+            "#c44e52" if n.startswith(("A", "D", "E", "H", "W")) else "#4c72b0" for n, _ in shown
+        ]
         ax.barh(list(y), med, xerr=err, color=colors, capsize=3)
         ax.set_yticks(list(y), [n for n, _ in shown])
         ax.invert_yaxis()
@@ -491,7 +323,11 @@ def plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
     if shown_e2e:
         fig, ax = plt.subplots(figsize=(9, 4))
         for i, (_n, vals) in enumerate(shown_e2e):
-            ax.bar(i, _med(vals), color="#4c72b0" if _n.startswith(("S", "B")) else "#c44e52")
+            ax.bar(
+                i,
+                _med(vals),
+                color="#4c72b0" if _n.startswith(("S", "B", "uvicorn")) else "#c44e52",
+            )
             ax.plot([i] * len(vals), vals, "k.", markersize=4)
             ax.text(i, _med(vals), f"{_med(vals):.0f}", ha="center", va="bottom", fontsize=8)
         ax.set_xticks(range(len(shown_e2e)), [n for n, _ in shown_e2e], rotation=20)

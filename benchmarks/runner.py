@@ -88,6 +88,7 @@ def meta() -> dict[str, Any]:
         "starlette": _version("starlette"),
         "django-cors-headers": _version("django-cors-headers"),
         "uvicorn": _version("uvicorn"),
+        "gunicorn": _version("gunicorn"),
         "uvloop": _version("uvloop"),
         "httptools": _version("httptools"),
         "middleware_stack": _version("django-middleware-stack"),
@@ -121,7 +122,10 @@ def run(
         from benchmarks.e2e import run_e2e
 
         result["e2e"] = run_e2e(
-            seconds=params["e2e_seconds"], rounds=params["e2e_rounds"], progress=progress
+            seconds=params["e2e_seconds"],
+            rounds=params["e2e_rounds"],
+            wsgi=mode == "full",  # gunicorn sync and gthread against uvicorn + the stack
+            progress=progress,
         )
     busy1, own1, elapsed = _busy_seconds(), _own_seconds(), time.monotonic() - t0
     load["loadavg_after"] = _loadavg()

@@ -58,6 +58,19 @@ def test_bare_django_starts_threads_per_request_and_the_stack_does_not(result):
     assert cases["S0 sync"]["threads_per_request"] == 0
 
 
+def test_quick_run_sets_the_stack_against_the_wsgi_floor_and_counts_hand_overs(result):
+    rows = {t["id"]: t for t in result["targets"]}
+    for tid in ("wsgi_stack_over_floor", "wsgi_stack_over_wsgi", "wsgi_stack_over_floor_async",
+                "wsgi_stack_over_floor_empty", "handovers_S0_mw_sync", "timing_over_floor",
+                "checks_warn_over_floor", "checks_warn_pct_of_django"):  # fmt: skip
+        assert "value" in rows[tid], rows[tid]
+    assert rows["handovers_floor"]["status"] == "pass"  # exactly one hand-off
+    cases = result["inprocess"]["cases"]
+    assert cases["S0 startproject sync"]["handovers_per_request"] >= 1
+    assert cases["W startproject sync"]["handovers_per_request"] == 0
+    assert rows["e2e_stack_over_gunicorn_sync"]["status"] == "unavailable"  # --no-e2e
+
+
 def test_every_issue_target_is_computed_or_explained(result):
     rows = {t["id"]: t for t in result["targets"]}
     assert {t[0] for t in report.TARGETS} == set(rows)

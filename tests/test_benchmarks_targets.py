@@ -1,0 +1,171 @@
+"""The harness's issue-21 parts: the WSGI floor, the hand-over counter, the summary line
+and ``--strict``.
+
+No timing is asserted (the machine is shared): only what the harness counts and how it
+reports and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import benchmarks.__main__ as bench_main
+from benchmarks import apps, runner, targets
+from benchmarks.driver import count_handovers, count_thread_starts
+from benchmarks.inprocess import run_inprocess
+from middleware_stack.threads import WorkerExecutor
+
+WSGI_CASES = ("W startproject sync", "W-floor startproject sync", "W sync", "W-floor sync")
+TINY = {"n_django": 4, "n_raw": 40, "repeats": 5, "concurrency": 0}
+
+
+@pytest.fixture(scope="module")
+def wsgi_run() -> dict[str, Any]:
+    with apps.django_environment():
+        return run_inprocess(n_django=6, n_raw=20, repeats=5, concurrency=0, only=WSGI_CASES)
+
+
+def test_the_wsgi_floor_hands_each_request_over_exactly_once(wsgi_run):
+    cases = wsgi_run["cases"]
+    assert wsgi_run["failures"] == {}
+    for name in ("W-floor startproject sync", "W-floor sync"):
+        assert cases[name]["handovers_per_request"] == 1, name
+        assert cases[name]["handovers_by_executor"] == {"ThreadPoolExecutor": 1}, name
+        assert cases[name]["threads_per_request"] == 0, name  # its one thread is reused
+
+
+def test_plain_wsgi_runs_on_the_calling_thread_without_a_hand_over(wsgi_run):
+    for name in ("W startproject sync", "W sync"):
+        assert wsgi_run["cases"][name]["handovers_per_request"] == 0, name
+        assert wsgi_run["cases"][name]["threads_per_request"] == 0, name
+
+
+async def test_the_wsgi_floor_runs_django_on_its_one_pool_thread():
+    from benchmarks.driver import Exchange
+    from benchmarks.wsgi import WSGIFloor, close_pools
+
+    seen: list[str] = []
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(threading.current_thread().name)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hi"]
+
+    app = WSGIFloor(wsgi)
+    try:
+        for _ in range(3):
+            ex = Exchange()
+            await app({"method": "GET", "path": "/", "headers": [], "server": ("h", 1),
+                       "client": ("c", 2)}, ex.receive, ex.send)  # fmt: skip
+            assert ex.status == 200 and ex.finished
+    finally:
+        close_pools()
+    assert len(set(seen)) == 1 and seen[0].startswith("bench-wsgi-floor")
+
+
+async def test_the_hand_over_counter_counts_each_submit_by_executor_class():
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(max_workers=1)
+    worker = WorkerExecutor()
+    try:
+        await loop.run_in_executor(pool, int)  # warm: the threads start outside the block
+        await asyncio.wrap_future(worker.submit(int))
+        with count_handovers() as counts, count_thread_starts() as started:
+            for _ in range(3):
+                await loop.run_in_executor(pool, int)
+            await asyncio.wrap_future(worker.submit(int))
+            await asyncio.wrap_future(worker.submit(int))
+        assert counts == {"ThreadPoolExecutor": 3, "WorkerExecutor": 2}
+        assert started == [0]
+        await loop.run_in_executor(pool, int)  # after the block: not counted, submit restored
+        assert counts == {"ThreadPoolExecutor": 3, "WorkerExecutor": 2}
+        assert "counted" not in ThreadPoolExecutor.submit.__name__
+    finally:
+        pool.shutdown()
+        worker.shutdown()
+
+
+# -- summary line and --strict -----------------------------------------------------------
+
+SUMMARY = re.compile(r"^targets: (\d+) of (\d+) missed( \| [^|\n]+)+$")
+
+
+@pytest.fixture(scope="module")
+def small_result() -> dict[str, Any]:
+    only = ("B", "timing", "timing-floor", "S/B", "S/B-warn", "S/B-warn-floor")
+    with apps.django_environment():
+        inproc = run_inprocess(n_django=2, n_raw=40, repeats=5, concurrency=0, only=only)
+    result: dict[str, Any] = {"mode": "quick", "meta": {}, "inprocess": inproc}
+    result["targets"] = targets.targets(result)
+    return result
+
+
+def _with_timing_added(result: dict[str, Any], factor: float) -> dict[str, Any]:
+    """The result with contrib timing's added time made ``factor`` times the floor's."""
+    out = json.loads(json.dumps(result))
+    cases = out["inprocess"]["cases"]
+    n = len(cases["B"]["samples_us"])
+    cases["B"]["samples_us"] = [10.0] * n
+    cases["timing-floor"]["samples_us"] = [12.0] * n
+    cases["timing"]["samples_us"] = [10.0 + 2.0 * factor] * n
+    out["targets"] = targets.targets(out)
+    return out
+
+
+def test_summary_is_one_line_with_each_target_measured_against_its_goal(small_result):
+    line = targets.summary(_with_timing_added(small_result, 1.0)["targets"])
+    assert "\n" not in line
+    m = SUMMARY.match(line)
+    assert m, line
+    assert int(m.group(2)) == sum(1 for t in targets.TARGETS if t[4] is not None)
+    assert "timing_over_floor 1x (<= 1.6x) pass" in line
+    assert "checks_warn_over_floor " in line
+    assert "wsgi_stack_over_floor (<= 1.3x) unavailable" in line  # not in this run
+    assert "e2e_stack_over_gunicorn_sync (>= 1.2x) unavailable" in line
+
+
+def test_summary_counts_and_names_a_miss(small_result):
+    line = targets.summary(_with_timing_added(small_result, 2.0)["targets"])
+    missed = int(SUMMARY.match(line).group(1))  # type: ignore[union-attr]
+    assert missed >= 1
+    assert "timing_over_floor 2x (<= 1.6x) MISS" in line
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, result: dict[str, Any], tmp: Path, *flags: str) -> int:
+    monkeypatch.setattr(runner, "run", lambda **kw: result)
+    monkeypatch.setattr(runner, "write", lambda *a, **kw: [])
+    return bench_main.main(["--quick", "--no-e2e", "--out", str(tmp), *flags])
+
+
+def test_strict_exits_non_zero_on_a_missed_target_and_default_stays_zero(
+    small_result, monkeypatch, tmp_path, capsys
+):
+    missing = _with_timing_added(small_result, 2.0)
+    assert "timing_over_floor" in targets.missed(missing["targets"])
+    assert _main(monkeypatch, missing, tmp_path) == 0
+    out = capsys.readouterr().out.rstrip("\n").splitlines()
+    assert SUMMARY.match(out[-1]), out[-1]  # the run ends with the summary line
+    assert _main(monkeypatch, missing, tmp_path, "--strict") == bench_main.MISSED != 0
+
+
+def test_strict_exits_zero_when_nothing_is_missed(small_result, monkeypatch, tmp_path):
+    clean = json.loads(json.dumps(small_result))
+    clean["targets"] = [
+        {**t, "status": "pass"} if t["status"] == "MISS" else t for t in clean["targets"]
+    ]
+    assert _main(monkeypatch, clean, tmp_path, "--strict") == 0
+
+
+def test_failed_requests_still_exit_one_under_strict(small_result, monkeypatch, tmp_path):
+    broken = _with_timing_added(small_result, 2.0)
+    broken["inprocess"]["failures"] = {"timing": ["check: status 500, expected 200"]}
+    broken["targets"] = targets.targets(broken)
+    assert _main(monkeypatch, broken, tmp_path, "--strict") == 1
