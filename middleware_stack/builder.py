@@ -15,6 +15,7 @@ from typing import Any, Literal, cast
 from middleware_stack import boundary as _boundary
 from middleware_stack.entries import ALL_SCOPES, Layer, check_options, dotted_path, parse_entry
 from middleware_stack.exceptions import StackConfigurationError, StackWarning
+from middleware_stack.lifespan_watch import watch_lifespan
 from middleware_stack.settings import blocking_ms as _blocking_ms
 from middleware_stack.settings import read_settings
 from middleware_stack.types import ASGIApp, Receive, Scope, Send
@@ -103,7 +104,7 @@ class Stack:
                 lifespan = False
             if lifespan:
                 self.boundary.fallback = None  # the server sends lifespan: no fallback
-                await _boundary.watch_lifespan(self._chain, self.boundary, scope, receive, send)
+                await watch_lifespan(self._chain, self.boundary, scope, receive, send)
                 return
         await self._chain(scope, receive, send)
 

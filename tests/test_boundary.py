@@ -341,9 +341,9 @@ async def test_the_warning_about_a_raw_app_does_not_mention_database_connections
 async def test_a_layer_answering_startup_itself_is_warned_during_startup_not_at_shutdown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from middleware_stack import boundary
+    from middleware_stack import lifespan_watch
 
-    monkeypatch.setattr(boundary, "ANSWER_GRACE", 0.05)
+    monkeypatch.setattr(lifespan_watch, "ANSWER_GRACE", 0.05)
     stack = django_stack(middleware=["tests.layers.AnswersLifespan"], lifespan=good_lifespan)
     inbox: asyncio.Queue[Message] = asyncio.Queue()
     sent: list[Message] = []
