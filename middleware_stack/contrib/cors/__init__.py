@@ -1,21 +1,10 @@
 """Fetch-standard CORS as a pure ASGI layer.
 
-Every decision that can be made before the first request is made in ``__init__``:
-configured origins are parsed and normalised (``HTTPS://Example.com:443`` becomes
-``https://example.com``), methods and header names are checked against the HTTP token
-grammar, and every constant response header is encoded to bytes once. The request path
-is then a scan of the request headers, a set lookup for exact origins, and (for actual
-requests) one pass over the response headers to drop any CORS header the app set and to
-merge ``Vary``.
-
-Strictness is deliberate: a browser only ever sends a serialised origin (lowercase
-scheme and host, no default port), so anything else in ``Origin`` is not a browser and
-gets no CORS headers at all. Preflights are checked in full (origin, method and every
-requested header), and a refused preflight is a ``403`` without CORS headers, so the
-browser's console and this layer's debug log tell the same story.
-
-Given no policy option, the layer reads django-cors-headers' ``CORS_*`` settings, so a
-project switches by listing this class in ``ASGI_MIDDLEWARE``.
+The package is split along its seams: :mod:`.parsing` (origins, tokens, header bytes),
+:mod:`.config` and :mod:`.conf` (options and django-cors-headers' ``CORS_*`` settings,
+validated once), :mod:`.breadth` (credentialed patterns tried on hostile origins at
+build time) and :mod:`.middleware` (the per-request half, whose docstring tells the
+whole story).
 """
 
 from middleware_stack.contrib.cors.config import (
