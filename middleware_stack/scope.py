@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django
 from django.conf import settings
 from django.core.handlers.asgi import get_script_prefix
 
@@ -28,15 +29,28 @@ def script_name(scope: Scope) -> str:
 def path_info(scope: Scope) -> str:
     """The path Django's URLconf resolves (``request.path_info``), computed as Django does.
 
-    ``ASGIRequest`` removes :func:`script_name` from ``scope["path"]`` as a plain string
-    prefix (``str.removeprefix``); a path that does not start with it is taken as it is.
-    A path-matching option (auth ``required_paths``, CORS ``paths``, timing
-    ``exclude_paths``) is written against the URLconf: matching anything else would fail
-    open under ``FORCE_SCRIPT_NAME`` or a mount prefix.
+    Up to Django 6.0, ``ASGIRequest`` removes :func:`script_name` from ``scope["path"]``
+    as a plain string prefix (``str.removeprefix``). Django 6.1 removes it only at a
+    segment boundary: the prefix without its trailing ``/`` must be the whole path or be
+    followed by ``/`` (``/ap`` is no prefix of ``/app``). Either way a path that does not
+    start with it is taken as it is. A path-matching option (auth ``required_paths``,
+    CORS ``paths``, timing ``exclude_paths``) is written against the URLconf: matching
+    anything else would fail open under ``FORCE_SCRIPT_NAME`` or a mount prefix.
     """
     path: str = scope["path"]
     prefix = script_name(scope)
-    return path.removeprefix(prefix) if prefix else path
+    if not prefix:
+        return path
+    if _SEGMENT_PREFIX:
+        prefix = prefix.rstrip("/")
+        if path == prefix or path.startswith(prefix + "/"):
+            return path[len(prefix) :]
+        return path
+    return path.removeprefix(prefix)
+
+
+#: Django 6.1 strips the script name only at a path-segment boundary.
+_SEGMENT_PREFIX = django.VERSION >= (6, 1)
 
 
 def log_safe(value: Any, limit: int = 1000) -> str:
