@@ -207,17 +207,25 @@ def count_handovers() -> Iterator[dict[str, int]]:
     ``concurrent.futures.Executor`` subclass (``ThreadPoolExecutor``, which
     ``run_in_executor`` and asgiref use; the stack's ``WorkerExecutor``; asgiref's
     ``CurrentThreadExecutor``, a hop back into a waiting sync thread), keyed by class
-    name. A ``submit`` that delegates to another counts each class it passes through.
+    name. A ``submit`` that delegates to another (the stack's ``Lease`` hands its calls
+    to a ``WorkerExecutor``) is one hand-over, counted under the outermost class.
     """
     counts: dict[str, int] = {}
     originals: list[tuple[type[Executor], Any]] = []
+    inside = threading.local()
 
     def wrap(cls: type[Executor], submit: Any) -> Any:
         name = cls.__name__
 
         def counted(self: Executor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            if getattr(inside, "depth", 0):
+                return submit(self, fn, *args, **kwargs)
             counts[name] = counts.get(name, 0) + 1
-            return submit(self, fn, *args, **kwargs)
+            inside.depth = 1
+            try:
+                return submit(self, fn, *args, **kwargs)
+            finally:
+                inside.depth = 0
 
         return counted
 
