@@ -12,7 +12,10 @@ per request. The boundary makes that edge right:
 - each request runs in ``ThreadSensitiveContext(executor=...)`` with a lease on a pooled
   thread, taken at its first sync call (see :mod:`middleware_stack.threads`); a thread
   is handed on only once the database connections the request left dirty are reset
-  (:mod:`middleware_stack.dbstate`).
+  (:mod:`middleware_stack.dbstate`);
+- Django's own ``ASGIHandler`` gets its HTTP requests served with one thread hand-over
+  for all their sync work (:mod:`middleware_stack.onehop`), unless ``ASGI_ONE_HOP`` is
+  False or the project cannot take it (``summary()`` says which path and why).
 
 The last two are Django's problems. Django inside a known router (Channels'
 ``ProtocolTypeRouter``, ``URLRouter``, see :mod:`middleware_stack.routers`) gets them for
@@ -31,7 +34,7 @@ import asyncio
 import logging
 import sys
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import ThreadSensitiveContext
 
@@ -40,6 +43,9 @@ from middleware_stack.lifespan_fallback import LifespanFallback
 from middleware_stack.routers import AppShape, shape_of
 from middleware_stack.settings import non_negative, read_settings, shown
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from middleware_stack.onehop import OneHop
 
 __all__ = ["DjangoBoundary"]
 
@@ -159,6 +165,15 @@ class DjangoBoundary:
                 "the bound, a request that needs a thread waits for the next one free.",
                 id="middleware_stack.E010",
             )
+        one_hop = conf.one_hop
+        if not isinstance(one_hop, bool):
+            raise StackConfigurationError(
+                f"ASGI_ONE_HOP = {shown(one_hop)} must be True or False.",
+                hint="True (the default) serves each HTTP request's sync work (middleware, "
+                "view, signals) with one hand-over to a worker thread; False keeps Django's "
+                "own path, one hand-over per sync part.",
+                id="middleware_stack.E010",
+            )
         self.pool: threads.ExecutorPool | None = None
         if reuse and threads.EXECUTOR_SUPPORTED:
             self.pool = threads.ExecutorPool(
@@ -172,6 +187,34 @@ class DjangoBoundary:
             _note_old_asgiref()
         if self.pool is not None:
             self.pool.on_all_back = self._note_quiet
+        # The app HTTP requests go to: Django's handler, or its one-hop path.
+        self.http_app: ASGIApp = app
+        self.onehop: OneHop | None = None
+        self.path_note = self._choose_path(one_hop)
+
+    def _choose_path(self, one_hop: bool) -> str:
+        """Serve Django's HTTP requests with one hand-over where the project can; say why not."""
+        if self.shape.kind != "django":
+            # A router holds Django's handler and calls it itself.
+            return "Django's path (Django inside a router)" if self.is_django else ""
+        if not one_hop:
+            return "Django's path (ASGI_ONE_HOP is False)"
+        from middleware_stack.onehop import OneHop, why_not
+
+        reason = why_not(self.app)
+        if reason is not None and " overrides " in reason:  # the class cannot change later
+            return f"Django's path ({reason})"
+        self.onehop = OneHop(self.app, own_context=self.pool is None)  # type: ignore[arg-type]
+        self.http_app = self.onehop
+        return self.onehop_note()
+
+    def onehop_note(self) -> str:
+        hop = self.onehop
+        if hop is None:
+            return self.path_note
+        if hop.reason is not None:
+            return f"Django's path ({hop.reason})"
+        return "one-hop (1 hand-over per sync request)"
 
     def summary(self) -> str:
         if self.websocket is not None:
@@ -190,6 +233,8 @@ class DjangoBoundary:
                 f"pooled for websockets (max {self.pool.max_threads}, idle<={self.pool.idle_max})"
             )
         text = f"lifespan {life}; websocket {ws}; threads {pool}"
+        if self.is_django:
+            text += f"; requests {self.onehop_note()}"
         if self.shape.kind == "router":
             text += f"; Django at {self.shape.django}" if self.is_django else "; no Django found"
         if not self.is_django:
@@ -227,7 +272,9 @@ class DjangoBoundary:
             if self.state and "state" not in scope:
                 scope = {**scope, "state": self.state.copy()}
             if self.is_django:
-                await self._pooled(self.app, scope, receive, _lowercase_headers(send), False)
+                await self._pooled(
+                    self.http_app, scope, receive, _lowercase_headers(send), False
+                )
             else:  # nothing of Django's to fix: stay out of the way
                 await self.app(scope, receive, send)
         elif kind == "websocket":

@@ -41,6 +41,7 @@ KNOWN_SETTINGS = (
     "ASGI_THREAD_POOL_IDLE",
     "ASGI_THREAD_POOL_IDLE_TIMEOUT",
     "ASGI_THREAD_POOL_MAX",
+    "ASGI_ONE_HOP",
     "ASGI_TEST_REBUILD_SETTINGS",
 )
 #: ``ASGI_*`` settings of other projects (Django, Channels, daphne): never a near-miss.
@@ -64,6 +65,7 @@ class StackSettings:
     thread_pool_idle: Any = DEFAULT_THREAD_POOL_IDLE
     thread_pool_idle_timeout: Any = DEFAULT_THREAD_POOL_IDLE_TIMEOUT
     thread_pool_max: Any = DEFAULT_THREAD_POOL_MAX
+    one_hop: Any = True
     debug: bool = False
 
 
@@ -109,6 +111,7 @@ def _read() -> StackSettings:
             settings, "ASGI_THREAD_POOL_IDLE_TIMEOUT", DEFAULT_THREAD_POOL_IDLE_TIMEOUT
         ),
         thread_pool_max=getattr(settings, "ASGI_THREAD_POOL_MAX", DEFAULT_THREAD_POOL_MAX),
+        one_hop=getattr(settings, "ASGI_ONE_HOP", True),
         debug=debug,
     )
 

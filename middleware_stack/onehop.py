@@ -1,0 +1,213 @@
+"""Serve an HTTP request of Django's own ``ASGIHandler`` with one thread hand-over.
+
+Why: Django's async path (``get_response_async`` over ``load_middleware(is_async=True)``)
+hands each sync part of a request to a thread on its own: ``request_started``, every
+``MiddlewareMixin`` hook, the view, ``response.close()``. That is 16 round trips through
+the event loop with startproject's ``MIDDLEWARE``, each costing about as much as a whole
+request under WSGI. Here the body is read on the loop, then ONE thread-sensitive
+``sync_to_async`` call does ``request_started``, builds the request, runs Django's sync
+middleware chain (``load_middleware(is_async=False)``, built once) and, for a response
+whose content is already bytes, ``response.close()`` (``request_finished``); the
+response is then sent from the loop with the handler's own ``send_response``.
+
+What stays Django's: every sync part of a request runs on one thread (the boundary's
+lease); an async view runs on the loop (``async_to_sync`` in the chain hops back to this
+loop, since the hop is asgiref's ``SyncToAsync``, and its thread-sensitive calls come
+back to the request's worker); a disconnect cancels the request as the installed Django
+does; exceptions become Django's 500 in the chain; ``request_started`` and
+``request_finished`` fire once each, also when a disconnect abandons a sync view that
+cannot be cancelled (the hop closes what it produces once it is abandoned).
+
+What differs: ``request_finished`` fires before the bytes of a non-streaming response
+are sent (a second hop for it would halve throughput); a streaming response is closed
+in a second hop after it is sent, as Django does (a sync iterator costs a third: Django
+consumes it in a thread).
+
+Chosen per project at build time (:func:`why_not`): Django's own ``ASGIHandler`` (a
+subclass that overrides how it handles requests keeps Django's path) and every
+``MIDDLEWARE`` entry sync-capable (an async-only one would be wrapped in
+``async_to_sync``, one hop per request back to the loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import threading
+from typing import Any
+
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+from django.conf import settings
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse, HttpResponseBase
+from django.urls import set_script_prefix
+from django.utils.module_loading import import_string
+
+from middleware_stack.types import Receive, Scope, Send
+
+__all__ = ["OVERRIDES", "OneHop", "why_not"]
+
+#: ``ASGIHandler`` methods a subclass may not override for the one-hop path, which
+#: replaces them (the ones it calls, ``read_body``, ``create_request``,
+#: ``send_response``, ``listen_for_disconnect``, are the handler's own).
+OVERRIDES = ("__call__", "handle", "get_response_async", "run_get_response")
+
+#: Bumped when ``MIDDLEWARE`` changes (``override_settings`` in tests): one-hop paths
+#: reload their sync chain at their next request, as a new handler would load it.
+_generation = 0
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    global _generation
+    if setting == "MIDDLEWARE":
+        _generation += 1
+
+
+signals.setting_changed.connect(_on_setting_changed, dispatch_uid="middleware_stack.onehop")
+
+
+def why_not(handler: Any) -> str | None:
+    """Why ``handler`` cannot take the one-hop path, or None when it can."""
+    cls = type(handler)
+    for name in OVERRIDES:
+        if getattr(cls, name) is not getattr(ASGIHandler, name):
+            return f"{cls.__module__}.{cls.__qualname__} overrides {name}"
+    for entry in settings.MIDDLEWARE:
+        middleware = import_string(entry)
+        if not getattr(middleware, "sync_capable", True):
+            return f"MIDDLEWARE entry {entry!r} is async-only"
+    return None
+
+
+class _Request:
+    """What the loop and the worker share about one request: who closes its response."""
+
+    __slots__ = ("abandoned", "close_error", "closed", "lock", "response")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.response: HttpResponseBase | None = None
+        self.closed = False  # close() or request_finished is done, or taken on by someone
+        self.abandoned = False  # the loop is done with the hop: it closes what it makes
+        self.close_error: Exception | None = None
+
+
+class OneHop:
+    """Django's ``ASGIHandler`` request path with one hand-over; see the module.
+
+    ``own_context``: enter ``ThreadSensitiveContext()`` per request (as Django's
+    ``__call__`` does) when the boundary enters none, without a thread pool.
+    """
+
+    def __init__(self, handler: ASGIHandler, *, own_context: bool = False) -> None:
+        self.handler = handler
+        self.handler_class = type(handler)
+        self.own_context = own_context
+        self.reason: str | None = None
+        self.chain: Any = None  # a copy of the handler with the sync middleware chain
+        self._generation = -1
+        self._hop = SyncToAsync(self._run, thread_sensitive=True)
+        self.reload()
+
+    def reload(self) -> None:
+        """Check the project again and build the sync chain (build time, or after
+        ``MIDDLEWARE`` changed)."""
+        self._generation = _generation
+        self.chain = None
+        self.reason = why_not(self.handler)
+        if self.reason is None:
+            chain = copy.copy(self.handler)
+            chain.load_middleware(is_async=False)
+            self.chain = chain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._generation != _generation:
+            self.reload()
+        if self.chain is None:  # MIDDLEWARE changed to what one hop cannot serve
+            await self.handler(scope, receive, send)
+        elif self.own_context:
+            async with ThreadSensitiveContext():
+                await self.serve(scope, receive, send)
+        else:
+            await self.serve(scope, receive, send)
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Inside the request's thread-sensitive context: body, hop, send, close."""
+        handler = self.handler
+        try:
+            body_file = await handler.read_body(receive)
+        except RequestAborted:
+            return
+        state = _Request()
+        try:
+            # Race a disconnect against the work, as Django does (5.2 with these two
+            # tasks, 6.x with a task group): the first to end cancels the other.
+            listener = asyncio.ensure_future(handler.listen_for_disconnect(receive))
+            work = asyncio.ensure_future(self._work(state, scope, body_file, send))
+            try:
+                await asyncio.wait((listener, work), return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when this request is cancelled: end both, as a task group does
+                for task in (listener, work):
+                    if not task.done():
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+            for task in (listener, work):
+                if not task.cancelled():
+                    error = task.exception()
+                    if error is not None and not isinstance(error, RequestAborted):
+                        raise error  # an unexpected message, or the app's own exception
+        finally:
+            await self._finish(state)
+            body_file.close()
+
+    async def _work(self, state: _Request, scope: Scope, body_file: Any, send: Send) -> None:
+        response = await self._hop(state, scope, body_file)
+        try:
+            await self.handler.send_response(response, send)
+        except asyncio.CancelledError:  # the client left while we sent (as Django 5.2)
+            pass
+        if state.close_error is not None:  # request_finished raised: after sending, as Django
+            raise state.close_error
+
+    def _run(self, state: _Request, scope: Scope, body_file: Any) -> HttpResponseBase:
+        """The hop: all of the request's sync work, on its worker thread."""
+        set_script_prefix(get_script_prefix(scope))
+        try:
+            signals.request_started.send(sender=self.handler_class, scope=scope)
+            request, response = self.handler.create_request(scope, body_file)
+            if request is not None:
+                response = self.chain.get_response(request)
+                response._handler_class = self.handler_class
+                if isinstance(response, FileResponse):
+                    response.block_size = self.handler.chunk_size
+        except BaseException:
+            # No response to close: request_finished still fires, once, on this thread.
+            state.closed = True
+            signals.request_finished.send(sender=self.handler_class)
+            raise
+        with state.lock:
+            state.response = response
+            own = state.abandoned or not response.streaming
+            if own:
+                state.closed = True
+        if own:
+            try:
+                response.close()
+            except Exception as exc:  # a request_finished receiver raised
+                state.close_error = exc
+        return response
+
+    async def _finish(self, state: _Request) -> None:
+        """Close what the hop produced and did not close (a streaming response, sent or
+        not); a hop still running, abandoned, closes its own."""
+        with state.lock:
+            state.abandoned = True
+            response = state.response
+            if response is None or state.closed:
+                return
+            state.closed = True
+        await sync_to_async(response.close)()
