@@ -202,18 +202,10 @@ class DjangoBoundary:
         from middleware_stack.onehop import OneHop, why_not
 
         reason = why_not(self.app)
-        if reason is not None and " overrides " in reason:  # the class cannot change later
+        if reason is not None:
             return f"Django's path ({reason})"
         self.onehop = OneHop(self.app, own_context=self.pool is None)  # type: ignore[arg-type]
         self.http_app = self.onehop
-        return self.onehop_note()
-
-    def onehop_note(self) -> str:
-        hop = self.onehop
-        if hop is None:
-            return self.path_note
-        if hop.reason is not None:
-            return f"Django's path ({hop.reason})"
         return "one-hop (1 hand-over per sync request)"
 
     def summary(self) -> str:
@@ -234,7 +226,7 @@ class DjangoBoundary:
             )
         text = f"lifespan {life}; websocket {ws}; threads {pool}"
         if self.is_django:
-            text += f"; requests {self.onehop_note()}"
+            text += f"; requests {self.path_note}"
         if self.shape.kind == "router":
             text += f"; Django at {self.shape.django}" if self.is_django else "; no Django found"
         if not self.is_django:

@@ -55,20 +55,6 @@ __all__ = ["OVERRIDES", "OneHop", "why_not"]
 #: ``send_response``, ``listen_for_disconnect``, are the handler's own).
 OVERRIDES = ("__call__", "handle", "get_response_async", "run_get_response")
 
-#: Bumped when ``MIDDLEWARE`` changes (``override_settings`` in tests): one-hop paths
-#: reload their sync chain at their next request, as a new handler would load it.
-_generation = 0
-
-
-def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    global _generation
-    if setting == "MIDDLEWARE":
-        _generation += 1
-
-
-signals.setting_changed.connect(_on_setting_changed, dispatch_uid="middleware_stack.onehop")
-
-
 def why_not(handler: Any) -> str | None:
     """Why ``handler`` cannot take the one-hop path, or None when it can."""
     cls = type(handler)
@@ -106,29 +92,14 @@ class OneHop:
         self.handler = handler
         self.handler_class = type(handler)
         self.own_context = own_context
-        self.reason: str | None = None
-        self.chain: Any = None  # a copy of the handler with the sync middleware chain
-        self._generation = -1
+        # The handler's twin with the sync middleware chain, loaded now from the
+        # MIDDLEWARE in force, as the handler loaded its async one when it was built.
+        self.chain = copy.copy(handler)
+        self.chain.load_middleware(is_async=False)
         self._hop = SyncToAsync(self._run, thread_sensitive=True)
-        self.reload()
-
-    def reload(self) -> None:
-        """Check the project again and build the sync chain (build time, or after
-        ``MIDDLEWARE`` changed)."""
-        self._generation = _generation
-        self.chain = None
-        self.reason = why_not(self.handler)
-        if self.reason is None:
-            chain = copy.copy(self.handler)
-            chain.load_middleware(is_async=False)
-            self.chain = chain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._generation != _generation:
-            self.reload()
-        if self.chain is None:  # MIDDLEWARE changed to what one hop cannot serve
-            await self.handler(scope, receive, send)
-        elif self.own_context:
+        if self.own_context:
             async with ThreadSensitiveContext():
                 await self.serve(scope, receive, send)
         else:

@@ -97,12 +97,15 @@ async def test_underscore_headers_reach_asgi_layers_but_not_request_meta() -> No
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("one_hop", [True, False])
 @pytest.mark.parametrize("header", ["AuthUser", "HTTP-AuthUser"])
 async def test_remote_user_middleware_custom_header_lookup_follows_the_django_release(
-    header: str,
+    header: str, one_hop: bool
 ) -> None:
     """6.1 reads a custom ``header`` from META as given (``HTTP_AUTHUSER`` for an
-    ``AuthUser`` request header); 5.2 and 6.0 prefix ``HTTP_`` under ASGI."""
+    ``AuthUser`` request header); 5.2 and 6.0 prefix ``HTTP_`` in their async code.
+    The one-hop path runs the middleware's sync code, which reads it as given on every
+    release (as WSGI does)."""
     with override_settings(
         MIDDLEWARE=[
             "django.contrib.sessions.middleware.SessionMiddleware",
@@ -110,10 +113,11 @@ async def test_remote_user_middleware_custom_header_lookup_follows_the_django_re
             "tests.test_django6.AuthUserMiddleware",
         ],
         AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.RemoteUserBackend"],
+        ASGI_ONE_HOP=one_hop,
     ):
         response = await call(stack(), path="/user/", headers=[(header, "alice")])
     assert response.status == 200
-    read_by = "AuthUser" if VERSION >= (6, 1) else "HTTP-AuthUser"
+    read_by = "AuthUser" if VERSION >= (6, 1) or one_hop else "HTTP-AuthUser"
     assert response.text == ("alice" if header == read_by else "")
 
 
