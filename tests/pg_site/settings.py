@@ -1,6 +1,6 @@
 """A Django site on the throwaway PostgreSQL, served by uvicorn in the thread-reuse tests.
 
-Environment: PG_PORT, CONN_MAX_AGE, ATOMIC_REQUESTS, ASGI_THREAD_REUSE, ASGI_THREAD_POOL_IDLE,
+Environment: PG_PORT, CONN_MAX_AGE, ATOMIC_REQUESTS, ASGI_THREAD_REUSE, ASGI_ONE_HOP, ASGI_THREAD_POOL_IDLE,
 ASGI_THREAD_POOL_MAX, ASGI_THREAD_POOL_IDLE_TIMEOUT, PG_BEARER (1: the auth layer with a bearer token verified by a database
 query), SQLITE_PATH (set: the same site on that sqlite file instead of PostgreSQL).
 """
@@ -51,6 +51,7 @@ if os.environ.get("PG_BEARER") == "1":  # a bearer token checked against the dat
     ]
 ASGI_MIDDLEWARE_CHECKS = "off"
 ASGI_THREAD_REUSE = os.environ.get("ASGI_THREAD_REUSE", "1") == "1"
+ASGI_ONE_HOP = os.environ.get("ASGI_ONE_HOP", "1") == "1"
 ASGI_THREAD_POOL_IDLE = int(os.environ.get("ASGI_THREAD_POOL_IDLE", "4"))
 ASGI_THREAD_POOL_MAX = int(os.environ.get("ASGI_THREAD_POOL_MAX", "40"))
 ASGI_THREAD_POOL_IDLE_TIMEOUT = float(os.environ.get("ASGI_THREAD_POOL_IDLE_TIMEOUT", "5"))

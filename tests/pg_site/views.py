@@ -101,6 +101,7 @@ def stats(request: HttpRequest) -> JsonResponse:
             "pool_max": pool.max_threads if pool else None,
             "pool_waited": pool.waited if pool else None,
             "signals": SIGNALS,
+            "requests_path": application.boundary.path_note,
         }
     )
 
