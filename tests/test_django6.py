@@ -141,11 +141,13 @@ async def test_csp_header_and_nonce_pass_through_the_stack() -> None:
     not threads.EXECUTOR_SUPPORTED,
     reason="counts hand-overs to pooled threads, which need asgiref>=3.13",
 )
-async def test_csp_middleware_costs_two_hand_overs_to_the_request_thread(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(("one_hop", "extra"), [(False, 2), (True, 0)])
+async def test_csp_middleware_hand_overs_to_the_request_thread(
+    monkeypatch: pytest.MonkeyPatch, one_hop: bool, extra: int
 ) -> None:
-    """A ``MiddlewareMixin``: its two hooks each run through ``sync_to_async``, on the
-    request's pooled thread (no thread start), even around an async view."""
+    """A ``MiddlewareMixin``: on Django's path its two hooks each run through
+    ``sync_to_async``, on the request's pooled thread (no thread start), even around an
+    async view; on the one-hop path they run in the request's one hand-over."""
     from django.utils.csp import CSP
 
     submitted = 0
@@ -165,11 +167,12 @@ async def test_csp_middleware_costs_two_hand_overs_to_the_request_thread(
         assert (await call(app, path="/nonce/")).status == 200
         return submitted
 
-    with override_settings(MIDDLEWARE=[]):
+    with override_settings(MIDDLEWARE=[], ASGI_ONE_HOP=one_hop):
         bare = await hand_overs(stack())
     with override_settings(
         MIDDLEWARE=["django.middleware.csp.ContentSecurityPolicyMiddleware"],
         SECURE_CSP={"default-src": [CSP.SELF]},
+        ASGI_ONE_HOP=one_hop,
     ):
         csp = await hand_overs(stack())
-    assert csp - bare == 2
+    assert csp - bare == extra
