@@ -265,17 +265,19 @@ def _manual_stack(app: ASGIApp) -> ASGIApp:
 # -- Django ------------------------------------------------------------------------------
 
 
-def django_app(middleware: list[str] | None = None) -> ASGIApp:
-    """A fresh ``get_asgi_application()`` with ``MIDDLEWARE`` (default empty).
+def django_app(middleware: list[str] | None = None, stack: bool = False) -> ASGIApp:
+    """A fresh ``get_asgi_application()`` with ``MIDDLEWARE`` (default empty), in
+    ``build_stack(..., [])`` if ``stack``.
 
     Django reads ``MIDDLEWARE`` once, when the handler is built, so each configuration
-    gets its own list.
+    gets its own list; so does the stack's one-hop path, so it is built under it too.
     """
     from django.core.asgi import get_asgi_application
     from django.test import override_settings
 
     with override_settings(MIDDLEWARE=middleware or []):
-        return get_asgi_application()  # type: ignore[return-value]
+        app: ASGIApp = get_asgi_application()  # type: ignore[assignment]
+        return _build_stack(app, []) if stack else app
 
 
 def _django_cors_headers() -> ASGIApp:
@@ -286,10 +288,10 @@ def _django_cors_headers() -> ASGIApp:
     return django_app(["corsheaders.middleware.CorsMiddleware"])
 
 
-def _startproject() -> ASGIApp:
+def _startproject(stack: bool = False) -> ASGIApp:
     from benchmarks.django_settings import STARTPROJECT_MIDDLEWARE
 
-    return django_app(STARTPROJECT_MIDDLEWARE)
+    return django_app(STARTPROJECT_MIDDLEWARE, stack)
 
 
 def _wsgi(floor: bool, startproject: bool = False) -> ASGIApp:
@@ -321,7 +323,7 @@ DJANGO_APPS: dict[str, tuple[str, Callable[[], ASGIApp]]] = {
     "D": ("django-cors-headers in MIDDLEWARE", _django_cors_headers),
     "E": ("no-op Starlette BaseHTTPMiddleware around Django", lambda: _noop_dispatch_class()(django_app())),
     "A-mw": ("bare Django, startproject's MIDDLEWARE", _startproject),
-    "S0-mw": ("build_stack(django, []), startproject's MIDDLEWARE", lambda: _build_stack(_startproject(), [])),
+    "S0-mw": ("build_stack(django, []), startproject's MIDDLEWARE", lambda: _startproject(stack=True)),
     "W": ("Django WSGIHandler called directly (plain WSGI)", lambda: _wsgi(False)),
     "W-floor": ("the floor: WSGIHandler through one run_in_executor hand-off", lambda: _wsgi(True)),
     "W-mw": ("WSGIHandler directly, startproject's MIDDLEWARE", lambda: _wsgi(False, True)),

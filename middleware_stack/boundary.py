@@ -204,8 +204,11 @@ class DjangoBoundary:
         reason = why_not(self.app)
         if reason is not None:
             return f"Django's path ({reason})"
-        self.onehop = OneHop(self.app, own_context=self.pool is None)  # type: ignore[arg-type]
-        self.http_app = self.onehop
+        hop = OneHop(self.app, own_context=self.pool is None)  # type: ignore[arg-type]
+        if hop.mismatch is not None:
+            return f"Django's path ({hop.mismatch})"
+        self.onehop = hop
+        self.http_app = hop
         return "one-hop (1 hand-over per sync request)"
 
     def summary(self) -> str:

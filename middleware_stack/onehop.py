@@ -34,21 +34,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import inspect
 import threading
 from typing import Any
 
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import BaseHandler
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
 from middleware_stack.types import Receive, Scope, Send
 
-__all__ = ["OVERRIDES", "OneHop", "why_not"]
+__all__ = ["OVERRIDES", "OneHop", "loaded_middleware", "why_not"]
 
 #: ``ASGIHandler`` methods a subclass may not override for the one-hop path, which
 #: replaces them (the ones it calls, ``read_body``, ``create_request``,
@@ -66,6 +68,55 @@ def why_not(handler: Any) -> str | None:
         if not getattr(middleware, "sync_capable", True):
             return f"MIDDLEWARE entry {entry!r} is async-only"
     return None
+
+
+def _unadapt(node: Any) -> Any:
+    """What an asgiref adapter (``async_to_sync``/``sync_to_async`` of a hook) wraps."""
+    for _ in range(8):
+        if isinstance(node, SyncToAsync):
+            node = node.func
+        elif isinstance(node, AsyncToSync):
+            node = node.awaitable
+        else:
+            break
+    return node
+
+
+def _next_in_chain(middleware: Any) -> Any:
+    """The ``get_response`` a loaded middleware calls: its attribute (classes), or the
+    closure cell holding it (function middleware)."""
+    found = getattr(middleware, "get_response", None)
+    if found is not None:
+        return found
+    for cell in getattr(middleware, "__closure__", None) or ():
+        with contextlib.suppress(ValueError):  # an empty cell
+            value = _unadapt(cell.cell_contents)
+            if callable(value) and hasattr(value, "__wrapped__"):
+                return value
+    return None
+
+
+def loaded_middleware(handler: Any) -> list[str]:
+    """The middleware in a handler's loaded chain, outermost first, named by type (or
+    function), read back from the chain itself (Django keeps no list of them).
+
+    The one-hop chain is loaded from ``MIDDLEWARE`` when the stack is built; a handler
+    built earlier under other settings (``override_settings`` around
+    ``get_asgi_application()`` only) loaded another list, and must keep its own path.
+    A chain it cannot read ends the list where it stops; both chains are read alike.
+    """
+    names: list[str] = []
+    node = getattr(handler, "_middleware_chain", None)
+    for _ in range(1000):
+        # convert_exception_to_response() around each middleware keeps it as __wrapped__.
+        middleware = getattr(_unadapt(node), "__wrapped__", None)
+        if middleware is None or isinstance(getattr(middleware, "__self__", None), BaseHandler):
+            break  # the end of the chain: the handler's own _get_response(_async)
+        middleware = _unadapt(middleware)
+        kind = middleware if inspect.isfunction(middleware) else type(middleware)
+        names.append(f"{kind.__module__}.{kind.__qualname__}")
+        node = _next_in_chain(middleware)
+    return names
 
 
 class _Request:
@@ -96,6 +147,13 @@ class OneHop:
         # MIDDLEWARE in force, as the handler loaded its async one when it was built.
         self.chain = copy.copy(handler)
         self.chain.load_middleware(is_async=False)
+        # None when the handler loaded the same middleware (see loaded_middleware).
+        self.mismatch: str | None = None
+        if loaded_middleware(handler) != loaded_middleware(self.chain):
+            self.mismatch = (
+                "the handler was built with another MIDDLEWARE than the one in force now: "
+                "build the stack where the handler is built"
+            )
         self._hop = SyncToAsync(self._run, thread_sensitive=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -140,7 +198,7 @@ class OneHop:
         try:
             await self.handler.send_response(response, send)
         except asyncio.CancelledError:  # the client left while we sent (as Django 5.2)
-            pass
+            pass  # noqa: SIM105 (kept apart from the raise below, as Django)
         if state.close_error is not None:  # request_finished raised: after sending, as Django
             raise state.close_error
 

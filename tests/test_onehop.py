@@ -535,3 +535,16 @@ def test_the_stack_keeps_the_middleware_it_was_built_with() -> None:
     with override_settings(MIDDLEWARE=[]):
         asyncio.run(call(app, path="/sync/"))
     assert "process_request" in [what for what, _ in EVENTS]
+
+
+async def test_a_handler_built_under_another_middleware_keeps_djangos_path() -> None:
+    """The one-hop chain is loaded when the stack is built; a handler built earlier under
+    other settings must not get a chain with other middleware than its own."""
+    with override_settings(MIDDLEWARE=[RECORDER, "tests.pg_site.views.sync_only_middleware"]):
+        handler = get_asgi_application()
+    with override_settings(MIDDLEWARE=[RECORDER]):
+        app = build_stack(handler, [], checks="off")
+    assert app.boundary.onehop is None
+    assert "the handler was built with another MIDDLEWARE" in app.describe()
+    await call(app, path="/sync/")
+    assert "process_request" in [what for what, _ in EVENTS]  # the handler's own chain
