@@ -34,7 +34,7 @@ import asyncio
 import logging
 import sys
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext
 
@@ -43,9 +43,6 @@ from middleware_stack.lifespan_fallback import LifespanFallback
 from middleware_stack.routers import AppShape, shape_of
 from middleware_stack.settings import non_negative, read_settings, shown
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
-
-if TYPE_CHECKING:
-    from middleware_stack.onehop import OneHop
 
 __all__ = ["DjangoBoundary"]
 
@@ -165,15 +162,6 @@ class DjangoBoundary:
                 "the bound, a request that needs a thread waits for the next one free.",
                 id="middleware_stack.E010",
             )
-        one_hop = conf.one_hop
-        if not isinstance(one_hop, bool):
-            raise StackConfigurationError(
-                f"ASGI_ONE_HOP = {shown(one_hop)} must be True or False.",
-                hint="True (the default) serves each HTTP request's sync work (middleware, "
-                "view, signals) with one hand-over to a worker thread; False keeps Django's "
-                "own path, one hand-over per sync part.",
-                id="middleware_stack.E010",
-            )
         self.pool: threads.ExecutorPool | None = None
         if reuse and threads.EXECUTOR_SUPPORTED:
             self.pool = threads.ExecutorPool(
@@ -187,29 +175,11 @@ class DjangoBoundary:
             _note_old_asgiref()
         if self.pool is not None:
             self.pool.on_all_back = self._note_quiet
-        # The app HTTP requests go to: Django's handler, or its one-hop path.
-        self.http_app: ASGIApp = app
-        self.onehop: OneHop | None = None
-        self.path_note = self._choose_path(one_hop)
+        # HTTP requests go to Django's handler, or to its one-hop path.
+        from middleware_stack.onehop import choose
 
-    def _choose_path(self, one_hop: bool) -> str:
-        """Serve Django's HTTP requests with one hand-over where the project can; say why not."""
-        if self.shape.kind != "django":
-            # A router holds Django's handler and calls it itself.
-            return "Django's path (Django inside a router)" if self.is_django else ""
-        if not one_hop:
-            return "Django's path (ASGI_ONE_HOP is False)"
-        from middleware_stack.onehop import OneHop, why_not
-
-        reason = why_not(self.app)
-        if reason is not None:
-            return f"Django's path ({reason})"
-        hop = OneHop(self.app, own_context=self.pool is None)  # type: ignore[arg-type]
-        if hop.mismatch is not None:
-            return f"Django's path ({hop.mismatch})"
-        self.onehop = hop
-        self.http_app = hop
-        return "one-hop (1 hand-over per sync request)"
+        self.onehop, self.path_note = choose(app, self.shape, conf.one_hop, self.pool is None)
+        self.http_app: ASGIApp = self.onehop or app
 
     def summary(self) -> str:
         if self.websocket is not None:
@@ -267,9 +237,7 @@ class DjangoBoundary:
             if self.state and "state" not in scope:
                 scope = {**scope, "state": self.state.copy()}
             if self.is_django:
-                await self._pooled(
-                    self.http_app, scope, receive, _lowercase_headers(send), False
-                )
+                await self._pooled(self.http_app, scope, receive, _lowercase_headers(send), False)
             else:  # nothing of Django's to fix: stay out of the way
                 await self.app(scope, receive, send)
         elif kind == "websocket":

@@ -48,14 +48,18 @@ from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
+from middleware_stack.exceptions import StackConfigurationError
+from middleware_stack.routers import AppShape
+from middleware_stack.settings import shown
 from middleware_stack.types import Receive, Scope, Send
 
-__all__ = ["OVERRIDES", "OneHop", "loaded_middleware", "why_not"]
+__all__ = ["OVERRIDES", "OneHop", "choose", "loaded_middleware", "why_not"]
 
 #: ``ASGIHandler`` methods a subclass may not override for the one-hop path, which
 #: replaces them (the ones it calls, ``read_body``, ``create_request``,
 #: ``send_response``, ``listen_for_disconnect``, are the handler's own).
 OVERRIDES = ("__call__", "handle", "get_response_async", "run_get_response")
+
 
 def why_not(handler: Any) -> str | None:
     """Why ``handler`` cannot take the one-hop path, or None when it can."""
@@ -117,6 +121,29 @@ def loaded_middleware(handler: Any) -> list[str]:
         names.append(f"{kind.__module__}.{kind.__qualname__}")
         node = _next_in_chain(middleware)
     return names
+
+
+def choose(app: Any, shape: AppShape, setting: Any, own_context: bool) -> tuple[OneHop | None, str]:
+    """At build time: the one-hop path for ``app``, or None; and what describe() says."""
+    if not isinstance(setting, bool):
+        raise StackConfigurationError(
+            f"ASGI_ONE_HOP = {shown(setting)} must be True or False.",
+            hint="True (the default) serves each HTTP request's sync work (middleware, "
+            "view, signals) with one hand-over to a worker thread; False keeps Django's "
+            "own path, one hand-over per sync part.",
+            id="middleware_stack.E010",
+        )
+    if shape.kind != "django":  # a router holds Django's handler and calls it itself
+        return None, "Django's path (Django inside a router)" if shape.has_django else ""
+    if not setting:
+        return None, "Django's path (ASGI_ONE_HOP is False)"
+    reason = why_not(app)
+    if reason is None:
+        hop = OneHop(app, own_context=own_context)
+        reason = hop.mismatch
+        if reason is None:
+            return hop, "one-hop (1 hand-over per sync request)"
+    return None, f"Django's path ({reason})"
 
 
 class _Request:
@@ -195,16 +222,16 @@ class OneHop:
 
     async def _work(self, state: _Request, scope: Scope, body_file: Any, send: Send) -> None:
         response = await self._hop(state, scope, body_file)
-        try:
-            await self.handler.send_response(response, send)
-        except asyncio.CancelledError:  # the client left while we sent (as Django 5.2)
-            pass  # noqa: SIM105 (kept apart from the raise below, as Django)
+        # The client left while we sent: the request ends as Django 5.2's does.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.handler.send_response(response, send)  # type: ignore[arg-type]
         if state.close_error is not None:  # request_finished raised: after sending, as Django
             raise state.close_error
 
-    def _run(self, state: _Request, scope: Scope, body_file: Any) -> HttpResponseBase:
+    def _run(self, state: _Request, scope: Scope, body_file: Any) -> Any:
         """The hop: all of the request's sync work, on its worker thread."""
         set_script_prefix(get_script_prefix(scope))
+        response: Any
         try:
             signals.request_started.send(sender=self.handler_class, scope=scope)
             request, response = self.handler.create_request(scope, body_file)

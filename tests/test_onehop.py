@@ -107,7 +107,7 @@ def sync_stream_view(request: HttpRequest) -> StreamingHttpResponse:
 
 
 def file_view(request: HttpRequest) -> FileResponse:
-    handle = tempfile.TemporaryFile()
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
     handle.write(b"file body")
     handle.seek(0)
     return FileResponse(handle)
@@ -351,7 +351,10 @@ async def test_a_disconnect_while_the_body_is_read_fires_no_signal(
 ) -> None:
     app = stack()
     sent: list[Message] = []
-    messages = [{"type": "http.request", "body": b"x", "more_body": True}, {"type": "http.disconnect"}]
+    messages = [
+        {"type": "http.request", "body": b"x", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
 
     async def receive() -> Message:
         return messages.pop(0)
@@ -485,7 +488,7 @@ def test_asgi_one_hop_false_keeps_djangos_path() -> None:
 
 @pytest.mark.parametrize("value", ["yes", 1, None])
 def test_a_non_bool_asgi_one_hop_is_a_configuration_error(value: Any) -> None:
-    with pytest.raises(StackConfigurationError, match="ASGI_ONE_HOP = .* must be True or False"):
+    with pytest.raises(StackConfigurationError, match=r"ASGI_ONE_HOP = .* must be True or False"):
         stack(ASGI_ONE_HOP=value)
 
 
