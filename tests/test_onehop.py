@@ -551,3 +551,14 @@ async def test_a_handler_built_under_another_middleware_keeps_djangos_path() -> 
     assert "the handler was built with another MIDDLEWARE" in app.describe()
     await call(app, path="/sync/")
     assert "process_request" in [what for what, _ in EVENTS]  # the handler's own chain
+
+
+def test_manage_py_asgi_stack_says_which_path_requests_take() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    with override_settings(MIDDLEWARE=["tests.pg_site.views.sync_only_middleware"]):
+        call_command("asgi_stack", "--application", "tests.pg_site.asgi:application", stdout=out)
+    assert "requests one-hop (1 hand-over per sync request)" in out.getvalue()
