@@ -23,10 +23,11 @@ are sent (a second hop for it would halve throughput); a streaming response is c
 in a second hop after it is sent, as Django does (a sync iterator costs a third: Django
 consumes it in a thread).
 
-Chosen per project at build time (:func:`why_not`): Django's own ``ASGIHandler`` (a
-subclass that overrides how it handles requests keeps Django's path) and every
+Chosen per project at build time (:func:`choose`): Django's own ``ASGIHandler`` (a
+subclass that overrides how it handles requests keeps Django's path), every
 ``MIDDLEWARE`` entry sync-capable (an async-only one would be wrapped in
-``async_to_sync``, one hop per request back to the loop).
+``async_to_sync``, one hop per request back to the loop), and a handler that loaded the
+``MIDDLEWARE`` in force when the stack is built (:func:`loaded_middleware`).
 """
 
 from __future__ import annotations
