@@ -198,11 +198,11 @@ class DjangoBoundary:
                 f"pooled for websockets (max {self.pool.max_threads}, idle<={self.pool.idle_max})"
             )
         text = f"lifespan {life}; websocket {ws}; threads {pool}"
-        if self.is_django:
-            text += f"; requests {self.path_note}"
         if self.shape.kind == "router":
             text += f"; Django at {self.shape.django}" if self.is_django else "; no Django found"
-        if not self.is_django:
+        if self.is_django:
+            text += f"; requests {self.path_note}"
+        else:
             text += f"; {NOT_DJANGO}"
         return text
 

@@ -135,7 +135,7 @@ def choose(app: Any, shape: AppShape, setting: Any, own_context: bool) -> tuple[
             id="middleware_stack.E010",
         )
     if shape.kind != "django":  # a router holds Django's handler and calls it itself
-        return None, "Django's path (Django inside a router)" if shape.has_django else ""
+        return None, "Django's path (the router calls Django's handler)" if shape.has_django else ""
     if not setting:
         return None, "Django's path (ASGI_ONE_HOP is False)"
     reason = why_not(app)

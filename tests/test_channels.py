@@ -193,7 +193,10 @@ def test_asgi_stack_describes_asgi_application_around_a_router_and_says_so() -> 
     assert "channels.routing.ProtocolTypeRouter" in result.stdout
     assert "Django at ProtocolTypeRouter['http']" in result.stdout
     assert "websocket to the router" in result.stdout and "threads pooled" in result.stdout
-    assert "requests Django's path (Django inside a router)" in result.stdout
+    assert (
+        "Django at ProtocolTypeRouter['http']; requests Django's path (the router calls "
+        "Django's handler)"
+    ) in result.stdout
 
 
 def test_asgi_stack_takes_an_application_option_and_says_so() -> None:

@@ -529,7 +529,7 @@ def test_django_inside_a_router_keeps_djangos_path() -> None:
 
     with override_settings(MIDDLEWARE=[]):
         app = build_stack(Router({"http": get_asgi_application()}), [], checks="off")
-    assert "requests Django's path (Django inside a router)" in app.describe()
+    assert "requests Django's path (the router calls Django's handler)" in app.describe()
 
 
 def test_the_stack_keeps_the_middleware_it_was_built_with() -> None:
