@@ -130,6 +130,16 @@ def blocking_stream_view(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(iter([b"late"]))
 
 
+async def slow_async_view(request: HttpRequest) -> HttpResponse:
+    ENTERED.set()
+    try:
+        await asyncio.sleep(10)
+    except asyncio.CancelledError:
+        note("async view cancelled")
+        raise
+    return HttpResponse(b"late")  # pragma: no cover
+
+
 def custom_500(request: HttpRequest) -> HttpResponse:
     return HttpResponseServerError(b"custom 500")
 
@@ -143,6 +153,7 @@ urlpatterns = [
     path("boom/", boom_view),
     path("block/", blocking_view),
     path("block-stream/", blocking_stream_view),
+    path("slow-async/", slow_async_view),
 ]
 handler500 = custom_500
 
@@ -395,6 +406,33 @@ async def test_a_disconnect_during_a_slow_sync_view_finishes_the_request_exactly
     returned = [name for what, name in EVENTS if what == "blocking view returned"]
     if url == "/block/":
         assert finished == returned  # on the view's thread
+
+
+@needs_executor
+async def test_a_disconnect_during_an_async_view_cancels_it_and_finishes_once(
+    signals: dict[str, int],
+) -> None:
+    """As Django: the async view (on the loop, under the hop's async_to_sync) is
+    cancelled, and request_finished fires once, on the request's thread."""
+    app = stack()
+    disconnect = asyncio.Event()
+    receive, sent = client(leave=disconnect)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    request = asyncio.ensure_future(app(http_scope(path="/slow-async/"), receive, send))
+    assert await wait_until(ENTERED.is_set)
+    disconnect.set()
+    await asyncio.wait_for(request, 10)
+    assert sent == []
+    assert "async view cancelled" in [what for what, _ in EVENTS]
+    pool = app.boundary.pool
+    assert pool is not None
+    assert await wait_until(lambda: not pool.lent)
+    assert signals == {"started": 1, "finished": 1}
+    threads_seen = {name for what, name in EVENTS if what.startswith("request_")}
+    assert len(threads_seen) == 1 and threads_seen.pop().startswith("middleware_stack-worker-")
 
 
 async def test_a_disconnect_while_a_stream_is_sent_still_closes_it_once(
