@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import inspect
 import threading
 from typing import Any
@@ -147,12 +148,36 @@ def choose(app: Any, shape: AppShape, setting: Any, own_context: bool) -> tuple[
     return None, f"Django's path ({reason})"
 
 
+def _interrupt(state: _Request, task: asyncio.Task[Any], listener: asyncio.Future[None]) -> None:
+    """The disconnect listener ended (the client left, or sent what it may not): stop
+    the request's work, as Django does, unless it is done already."""
+    if state.working and not listener.cancelled():
+        state.interrupted = True
+        task.cancel()
+
+
+def _still_cancelled(task: asyncio.Task[Any]) -> bool:
+    """Take back our own cancel (3.11+ counts them); True if another one is pending."""
+    uncancel = getattr(task, "uncancel", None)  # Python 3.11+
+    return bool(uncancel is not None and uncancel() > 0)
+
+
 class _Request:
     """What the loop and the worker share about one request: who closes its response."""
 
-    __slots__ = ("abandoned", "close_error", "closed", "lock", "response")
+    __slots__ = (
+        "abandoned",
+        "close_error",
+        "closed",
+        "interrupted",
+        "lock",
+        "response",
+        "working",
+    )
 
     def __init__(self) -> None:
+        self.working = True  # the hop or the send is under way (the loop's side)
+        self.interrupted = False  # the disconnect listener cancelled the work
         self.lock = threading.Lock()
         self.response: HttpResponseBase | None = None
         self.closed = False  # close() or request_finished is done, or taken on by someone
@@ -199,35 +224,37 @@ class OneHop:
         except RequestAborted:
             return
         state = _Request()
+        task = asyncio.current_task()
+        assert task is not None
+        # Race a disconnect against the work, as Django does (5.2 with two tasks, 6.x with
+        # a task group around the work): a listener that ends first cancels this task.
+        listener = asyncio.ensure_future(handler.listen_for_disconnect(receive))
+        listener.add_done_callback(functools.partial(_interrupt, state, task))
         try:
-            # Race a disconnect against the work, as Django does (5.2 with these two
-            # tasks, 6.x with a task group): the first to end cancels the other.
-            listener = asyncio.ensure_future(handler.listen_for_disconnect(receive))
-            work = asyncio.ensure_future(self._work(state, scope, body_file, send))
             try:
-                await asyncio.wait((listener, work), return_when=asyncio.FIRST_COMPLETED)
-            finally:  # also when this request is cancelled: end both, as a task group does
-                for task in (listener, work):
-                    if not task.done():
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
-            for task in (listener, work):
-                if not task.cancelled():
-                    error = task.exception()
-                    if error is not None and not isinstance(error, RequestAborted):
-                        raise error  # an unexpected message, or the app's own exception
+                response = await self._hop(state, scope, body_file)
+                await handler.send_response(response, send)  # type: ignore[arg-type]
+            except asyncio.CancelledError:
+                if not state.interrupted or _still_cancelled(task):
+                    raise  # the server cancelled the request
+            else:
+                if state.interrupted:  # the cancel was absorbed on the way (asgiref)
+                    _still_cancelled(task)
+            finally:
+                state.working = False
+            if listener.done() and not listener.cancelled():
+                error = listener.exception()
+                if error is not None and not isinstance(error, RequestAborted):
+                    raise error  # an unexpected ASGI message after the body
+            if state.close_error is not None:  # request_finished raised: after sending
+                raise state.close_error
         finally:
+            if not listener.done():
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             await self._finish(state)
             body_file.close()
-
-    async def _work(self, state: _Request, scope: Scope, body_file: Any, send: Send) -> None:
-        response = await self._hop(state, scope, body_file)
-        # The client left while we sent: the request ends as Django 5.2's does.
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.handler.send_response(response, send)  # type: ignore[arg-type]
-        if state.close_error is not None:  # request_finished raised: after sending, as Django
-            raise state.close_error
 
     def _run(self, state: _Request, scope: Scope, body_file: Any) -> Any:
         """The hop: all of the request's sync work, on its worker thread."""

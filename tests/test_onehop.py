@@ -600,3 +600,28 @@ def test_manage_py_asgi_stack_says_which_path_requests_take() -> None:
     with override_settings(MIDDLEWARE=["tests.pg_site.views.sync_only_middleware"]):
         call_command("asgi_stack", "--application", "tests.pg_site.asgi:application", stdout=out)
     assert "requests one-hop (1 hand-over per sync request)" in out.getvalue()
+
+
+async def test_an_unexpected_message_after_the_body_raises_as_in_django(
+    signals: dict[str, int],
+) -> None:
+    app = stack()
+    messages = [{"type": "http.request", "body": b""}, {"type": "http.request", "body": b"?"}]
+    entered = asyncio.Event()
+
+    async def receive() -> Message:
+        if len(messages) == 1:
+            await entered.wait()  # the second message arrives while the view runs
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        pass
+
+    request = asyncio.ensure_future(app(http_scope(path="/block/"), receive, send))
+    assert await wait_until(ENTERED.is_set)
+    entered.set()
+    with pytest.raises(AssertionError, match="Invalid ASGI message after request body"):
+        await asyncio.wait_for(request, 10)
+    GATE.set()
+    assert await wait_until(lambda: signals["finished"] == 1)
+    assert signals == {"started": 1, "finished": 1}
