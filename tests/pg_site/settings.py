@@ -56,6 +56,9 @@ ASGI_THREAD_POOL_MAX = int(os.environ.get("ASGI_THREAD_POOL_MAX", "40"))
 ASGI_THREAD_POOL_IDLE_TIMEOUT = float(os.environ.get("ASGI_THREAD_POOL_IDLE_TIMEOUT", "5"))
 LOGGING = {
     "version": 1,
+    # Keep the server's own loggers (uvicorn.error, uvicorn.access): a test reading the
+    # server's log then sees a request the server dropped, and why.
+    "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "django.request": {"handlers": ["console"], "level": "CRITICAL"},
