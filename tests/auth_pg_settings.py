@@ -5,6 +5,8 @@ Environment: PG_PORT, PG_DB, AUTH_TEST_TRUSTED (comma-separated trusted proxies)
 
 import os
 
+from tests.pg_database import pg_database
+
 SECRET_KEY = "auth-pg-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
@@ -22,15 +24,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "middleware_stack.contrib.auth.ScopeUserMiddleware",
 ]
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "HOST": "127.0.0.1",
-        "PORT": os.environ.get("PG_PORT", "5432"),
-        "USER": "postgres",
-        "NAME": os.environ.get("PG_DB", "postgres"),
-    }
-}
+DATABASES = {"default": pg_database(NAME=os.environ.get("PG_DB", "postgres"))}
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 ASGI_MIDDLEWARE = [
     (

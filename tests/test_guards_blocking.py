@@ -8,6 +8,8 @@ only number checked is that layers that did not block stay far below the sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 import time
 from typing import Any
@@ -283,4 +285,42 @@ async def test_a_guarded_inner_app_is_a_native_coroutine_a_task_accepts() -> Non
     coro.cr_frame.f_locals["aw"].close()  # the layer's own coroutine, never started
     coro.close()
     assert (await call(stack)).status == 200
+    assert all(c["violations"] == 0 for c in stack.check_report().values())
+
+
+class CancelsATaskBeforeItRuns:
+    """Starts a task and cancels it before its first step, as Django 6.1's handler does
+    with its ``listen_for_disconnect`` task when the response goes out without a pause."""
+
+    coros: list[Any] = []
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def listen() -> None:
+            await receive()
+
+        coro = listen()
+        CancelsATaskBeforeItRuns.coros.append(coro)
+        task = asyncio.get_running_loop().create_task(coro)
+        await self.app(scope, receive, send)  # ok_app sends without awaiting anything slow
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.mark.parametrize("checks", ["warn", "strict"])
+async def test_a_task_cancelled_before_its_first_step_leaves_no_unawaited_coroutine(
+    checks: str,
+) -> None:
+    # The guard runs a spawned task's coroutine inside a wrapper; cancelled before its
+    # first step, the wrapper never starts, and Python would warn at garbage collection
+    # that the layer's coroutine "was never awaited" (a PytestUnraisableExceptionWarning
+    # on Django 6.1). The guard closes it when the task ends.
+    CancelsATaskBeforeItRuns.coros.clear()
+    stack = build_stack(ok_app, [Clean, CancelsATaskBeforeItRuns, Clean2], checks=checks)
+    assert (await call(stack)).body == b"ok"
+    (coro,) = CancelsATaskBeforeItRuns.coros
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
     assert all(c["violations"] == 0 for c in stack.check_report().values())

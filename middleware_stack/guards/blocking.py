@@ -253,11 +253,21 @@ async def driven(aw: Awaitable[Any], owner: Owner, kind: str = "call") -> Any:
 def _guarded_factory(previous: Any) -> Any:
     def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
         owner = thread_state().cur
-        if owner is not None and type(coro) is CoroutineType:
-            coro = driven(coro, owner, "task")
+        if owner is None or type(coro) is not CoroutineType:
+            if previous is not None:
+                return previous(loop, coro, **kwargs)
+            return asyncio.Task(coro, loop=loop, **kwargs)
+        wrapper = driven(coro, owner, "task")
         if previous is not None:
-            return previous(loop, coro, **kwargs)
-        return asyncio.Task(coro, loop=loop, **kwargs)
+            task = previous(loop, wrapper, **kwargs)
+        else:
+            task = asyncio.Task(wrapper, loop=loop, **kwargs)
+        # A task cancelled before its first step never starts the wrapper, so nothing
+        # starts or closes ``coro``, and Python warns that it was "never awaited" (Django
+        # 6.1 cancels its listen_for_disconnect task so when a response is sent without
+        # a pause). Close it once the task is done: a no-op when it ran.
+        task.add_done_callback(lambda _task: coro.close())
+        return task
 
     factory.middleware_stack_guard = True  # type: ignore[attr-defined]
     return factory

@@ -7,6 +7,8 @@ query), SQLITE_PATH (set: the same site on that sqlite file instead of PostgreSQ
 
 import os
 
+from tests.pg_database import pg_database
+
 SECRET_KEY = "pg-site-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
@@ -15,16 +17,11 @@ ROOT_URLCONF = "tests.pg_site.urls"
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "middleware_stack"]
 MIDDLEWARE = ["tests.pg_site.views.sync_only_middleware"]
 DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "HOST": "127.0.0.1",
-        "PORT": os.environ.get("PG_PORT", "5432"),
-        "USER": "postgres",
-        "NAME": "postgres",
-        "CONN_MAX_AGE": int(os.environ.get("CONN_MAX_AGE", "0")),
-        "ATOMIC_REQUESTS": os.environ.get("ATOMIC_REQUESTS", "0") == "1",
-        "OPTIONS": {"application_name": os.environ.get("PG_APP_NAME", "ms_site")},
-    }
+    "default": pg_database(
+        CONN_MAX_AGE=int(os.environ.get("CONN_MAX_AGE", "0")),
+        ATOMIC_REQUESTS=os.environ.get("ATOMIC_REQUESTS", "0") == "1",
+        OPTIONS={"application_name": os.environ.get("PG_APP_NAME", "ms_site")},
+    )
 }
 if os.environ.get("SQLITE_PATH"):
     DATABASES["default"] = {
@@ -57,6 +54,9 @@ ASGI_THREAD_POOL_MAX = int(os.environ.get("ASGI_THREAD_POOL_MAX", "40"))
 ASGI_THREAD_POOL_IDLE_TIMEOUT = float(os.environ.get("ASGI_THREAD_POOL_IDLE_TIMEOUT", "5"))
 LOGGING = {
     "version": 1,
+    # Keep the server's own loggers (uvicorn.error, uvicorn.access): a test reading the
+    # server's log then sees a request the server dropped, and why.
+    "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "django.request": {"handlers": ["console"], "level": "CRITICAL"},
