@@ -1,0 +1,490 @@
+#!/usr/bin/env python
+"""Run Django's own ``asgi``, ``handlers`` and ``middleware`` tests through the stack.
+
+    python scripts/django_suite.py                  # the default labels, through the stack
+    python scripts/django_suite.py --clients        # also the test clients' requests
+    python scripts/django_suite.py asgi -v 2        # some labels; runtests' verbosity
+    python scripts/django_suite.py --checks strict  # the stacks with runtime checks on
+
+The tests come from the source distribution of the Django that is installed: pip
+downloads it once into a cache directory outside the repository (``$XDG_CACHE_HOME``, else
+``~/.cache``, ``/middleware_stack-django-src/<version>``), only ``tests/`` is extracted,
+and nothing is installed: the tests run against the installed Django.
+
+Before ``runtests.py`` imports a test module, ``django.core.asgi.get_asgi_application``
+is replaced by a function returning ``build_stack(get_asgi_application())``, what a
+project's asgi.py does, and asgiref's ``ApplicationCommunicator`` puts the stack around a
+bare ``ASGIHandler`` a test builds itself. Django's test settings are left as they are:
+the stack reads its ``ASGI_*`` settings lazily and takes the defaults. With
+``--clients``, the test clients of :mod:`middleware_stack.test` stand in for Django's,
+so the ``handlers`` and ``middleware`` tests' requests cross the stack too.
+
+The run passes when the tests that fail are exactly those in ``EXPECTED`` and each fails
+as described there: an unlisted failure fails the run, and so does a listed test that
+passes (the list has to stay true). A test listed only for the case of response header
+names is run again with the names put back in Django's case outside the stack, and must
+then pass. docs/django-suite.rst explains every entry.
+
+Exit status: 0 passed, 1 failed, 2 usage, 3 the sdist could not be had (no network).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import unittest
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LABELS = ("asgi", "handlers", "middleware")
+EXIT_NO_SDIST = 3  # the sdist is neither cached nor downloadable
+ALL = ("5.2", "6.0", "6.1")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A test that fails through the stack, the failure it must fail with, and why."""
+
+    reason: str
+    match: str  # a regex the failure's traceback must match
+    versions: tuple[str, ...] = ALL  # the Django series it applies to
+    clients: bool = False  # only with --clients (the test clients through the stack)
+    header_case: bool = False  # passes once the header names are put back in Django's case
+
+
+_CASE = (
+    "The stack lowercases response header names (the boundary does it on purpose, so "
+    "outer layers can match them; HTTP header names are case-insensitive and HTTP/2 "
+    "requires lowercase). The test compares Django's exact case."
+)
+#: Test id -> why it fails through the stack. Each is explained in docs/django-suite.rst.
+EXPECTED: dict[str, Expected] = {
+    "asgi.tests.ASGITest.test_get_asgi_application": Expected(
+        _CASE, r"\(b'content-length', b'12'\)", header_case=True
+    ),
+    "asgi.tests.ASGITest.test_file_response": Expected(
+        _CASE, r"KeyError: b'content-(type|length|disposition)'", header_case=True
+    ),
+    "asgi.tests.ASGITest.test_headers": Expected(
+        _CASE, r"\(b'content-length', b'19'\)", header_case=True
+    ),
+    "asgi.tests.ASGITest.test_asgi_cookies": Expected(
+        _CASE, r"\(b'Set-Cookie', b'key=value; Path=/'\) not found", ("6.1",), header_case=True
+    ),
+    "handlers.tests.SignalsTests.test_request_signals": Expected(
+        "Under ASGI, Django sends request_started with scope=, not environ=, and its "
+        "ASGIRequest has no .environ: the test is about Django's WSGI handler, which the "
+        "sync test client calls and a request through the stack never reaches.",
+        r"'ASGIRequest' object has no attribute 'environ'",
+        clients=True,
+    ),
+    "handlers.tests.SignalsTests.test_request_signals_streaming_response": Expected(
+        "The stack's test client runs each exchange to its end, as a server does, before "
+        "it returns the response: request_finished has fired by then. Django's client "
+        "returns a streaming response unread and fires it when the test closes it.",
+        r"\['started', 'finished'\] != \['started'\]",
+        clients=True,
+    ),
+    "handlers.tests.HandlerRequestTests.test_async_streaming": Expected(
+        "Through ASGI an async iterator is served asynchronously, so Django's warning that "
+        "a sync server must consume it synchronously (the WSGI path) is not raised.",
+        r"Warning not triggered",
+        clients=True,
+    ),
+    "handlers.tests.HandlerRequestTests.test_invalid_urls": Expected(
+        "An ASGI scope's path is text, percent-decoded as UTF-8 by the server (invalid "
+        "bytes become U+FFFD, as uvicorn, hypercorn and daphne do); Django's WSGI handler "
+        "re-percent-encodes them from the raw bytes. Django under any ASGI server differs "
+        "the same way.",
+        r"%EF%BF%BD",
+        clients=True,
+    ),
+}
+
+
+# -- the sdist ------------------------------------------------------------------------------
+
+
+class NoSdist(Exception):
+    """The sdist is not cached and could not be downloaded."""
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "middleware_stack-django-src"
+
+
+def django_tests(version: str, root: Path) -> Path:
+    """``tests/`` of Django ``version``'s sdist, downloaded and extracted once into ``root``."""
+    target = root / version
+    tests = target / "tests"
+    if (tests / "runtests.py").is_file():
+        return tests
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel runs download it once
+        if (tests / "runtests.py").is_file():
+            return tests
+        with tempfile.TemporaryDirectory(dir=root) as work:
+            staging = Path(work) / "extracted"
+            _extract_tests(_download(version, Path(work)), version, staging)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(staging, target)  # complete or absent, never half there
+    return tests
+
+
+def _download(version: str, into: Path) -> Path:
+    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+    options = ["--no-deps", "--no-binary", ":all:", "--dest", str(into), f"django=={version}"]
+    print(f"django_suite: downloading Django {version}'s sdist (pip download)", flush=True)
+    done = subprocess.run([*pip, *options], capture_output=True, text=True)
+    found = sorted(into.glob("[Dd]jango-*.tar.gz"))
+    if done.returncode != 0 or not found:
+        output = (done.stderr or done.stdout).strip()[-2000:]
+        raise NoSdist(f"pip download django=={version} --no-binary :all: failed:\n{output}")
+    return found[0]
+
+
+def _extract_tests(sdist: Path, version: str, into: Path) -> None:
+    """Extract ``tests/`` only, once the sdist's metadata says it is ``version``."""
+    with tarfile.open(sdist) as tar:
+        top = tar.getnames()[0].split("/")[0]
+        info = tar.extractfile(f"{top}/PKG-INFO")
+        meta = info.read().decode("utf-8", "replace") if info is not None else ""
+        found = re.search(r"^Version:\s*(\S+)", meta, re.MULTILINE)
+        if found is None or found.group(1) != version:
+            raise SystemExit(
+                f"django_suite: {sdist.name} is Django {found and found.group(1)}, but "
+                f"Django {version} is installed; one version's tests prove nothing of another."
+            )
+        members = []
+        for member in tar.getmembers():
+            name = member.name
+            if name.startswith(f"{top}/tests/") and (member.isfile() or member.isdir()):
+                if name.startswith("/") or ".." in Path(name).parts:
+                    raise SystemExit(f"django_suite: unsafe path in {sdist.name}: {name}")
+                member.name = name[len(top) + 1 :]
+                members.append(member)
+        into.mkdir(parents=True)
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(into, members=members, filter="data")
+        else:  # a Python without extraction filters: files and dirs only, names checked
+            tar.extractall(into, members=members)
+
+
+# -- the stack, patched in -------------------------------------------------------------------
+
+
+class Run:
+    """What the patched run saw."""
+
+    def __init__(self) -> None:
+        self.stacks = 0  # stacks built for the tests
+        self.current = ""  # the test running now
+        self.ran: list[str] = []  # every test started, in order
+        self.through: set[str] = set()  # tests that sent a request into a stack
+        self.results: list[unittest.TestResult] = []
+        self.patched: Any = None
+
+
+RUN = Run()
+
+
+def _title_case(name: bytes) -> bytes:
+    return b"-".join(part.capitalize() for part in name.split(b"-"))
+
+
+class DjangoHeaderCase:
+    """Outside the stack: response header names back in Django's case (``Content-Type``).
+
+    Only for the re-run of the tests listed with ``header_case``: it shows that the case
+    is all that differs in them.
+    """
+
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def cased(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(_title_case(bytes(k)), v) for k, v in message["headers"]]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.stack(scope, receive, send if scope["type"] != "http" else cased)
+
+
+def _stacked(app: Any) -> bool:
+    """Is there a stack in ``app`` (itself, or the app a wrapper such as Django's static
+    files handler calls)?"""
+    from middleware_stack.builder import Stack
+
+    for _ in range(8):
+        if isinstance(app, Stack):
+            return True
+        app = getattr(app, "stack", None) or getattr(app, "application", None)
+    return False
+
+
+def patch_django(checks: str | None, clients: bool, header_case: bool) -> None:
+    """Put the stack in place, before runtests.py imports any test module."""
+    import asgiref.testing
+    import django.core.asgi
+    import django.test.runner
+
+    original = django.core.asgi.get_asgi_application
+
+    def stacked(app: Any) -> Any:
+        from middleware_stack import build_stack
+        from middleware_stack.builder import Stack
+
+        stack = build_stack(app, checks=checks)
+        if not RUN.stacks:  # once: the patch is live, and what the tests get is a Stack
+            assert isinstance(stack, Stack) and stack.app is app, stack
+        RUN.stacks += 1
+        return DjangoHeaderCase(stack) if header_case else stack
+
+    def get_asgi_application() -> Any:
+        """Django's ASGI application inside ``build_stack``, as a project's asgi.py has it."""
+        return stacked(original())
+
+    django.core.asgi.get_asgi_application = get_asgi_application
+    RUN.patched = get_asgi_application
+
+    class StackCommunicator(asgiref.testing.ApplicationCommunicator):
+        """asgiref's communicator; a bare ``ASGIHandler`` (a test's subclass) gets a stack."""
+
+        def __init__(self, application: Any, scope: Any) -> None:
+            from django.contrib.staticfiles.handlers import StaticFilesHandlerMixin
+            from django.core.handlers.asgi import ASGIHandler
+
+            # Django's static files handler calls the application it was given: a stack.
+            static = isinstance(application, StaticFilesHandlerMixin)
+            wrap = isinstance(application, ASGIHandler) and not static
+            if wrap:
+                application = stacked(application)
+            if _stacked(application):
+                RUN.through.add(RUN.current)
+            super().__init__(application, scope)  # type: ignore[no-untyped-call]
+
+    asgiref.testing.ApplicationCommunicator = StackCommunicator  # type: ignore[misc]
+
+    run_suite = django.test.runner.DiscoverRunner.run_suite
+
+    def recording_run_suite(self: Any, suite: Any, **kwargs: Any) -> Any:
+        result = run_suite(self, suite, **kwargs)
+        RUN.results.append(result)
+        return result
+
+    django.test.runner.DiscoverRunner.run_suite = recording_run_suite  # type: ignore[method-assign]
+    start_test = unittest.TestResult.startTest
+
+    def startTest(self: Any, test: Any) -> None:  # unittest's name
+        RUN.current = _test_id(test)
+        RUN.ran.append(RUN.current)
+        start_test(self, test)
+
+    unittest.TestResult.startTest = startTest  # type: ignore[method-assign]
+    if clients:
+        _patch_clients(checks)
+
+
+def _patch_clients(checks: str | None) -> None:
+    """Django's test clients -> middleware_stack.test's, by every name tests reach them by."""
+    import django.test
+    import django.test.client
+    import django.test.testcases
+
+    from middleware_stack.test import client as stack_client
+
+    run = stack_client.run  # type: ignore[attr-defined]
+
+    async def recording_run(app: Any, scope: Any, body: bytes) -> Any:
+        RUN.through.add(RUN.current)
+        return await run(app, scope, body)
+
+    stack_client.run = recording_run  # type: ignore[attr-defined]
+    sync_client: Any = _with_checks(stack_client.Client, checks)
+    async_client: Any = _with_checks(stack_client.AsyncClient, checks)
+    django.test.testcases.SimpleTestCase.client_class = sync_client
+    django.test.testcases.SimpleTestCase.async_client_class = async_client
+    for module in (django.test, django.test.client):
+        module.Client = sync_client  # type: ignore[attr-defined]
+        module.AsyncClient = async_client  # type: ignore[attr-defined]
+
+
+def _with_checks(cls: type, checks: str | None) -> type:
+    """``cls`` whose instances take ``checks`` (the clients' own default is "strict")."""
+    if checks is None:
+        return cls
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("checks", checks)
+        super(subclass, self).__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    subclass = type(cls.__name__, (cls,), {"__init__": __init__})
+    return subclass
+
+
+def run_runtests(tests: Path, labels: list[str], verbosity: int) -> None:
+    runtests = tests / "runtests.py"
+    sys.path.insert(0, str(tests))
+    os.chdir(tests)
+    argv, sys.argv = sys.argv, [str(runtests), *labels, "--parallel", "1", "-v", str(verbosity)]
+    try:
+        runpy.run_path(str(runtests), run_name="__main__")
+    except SystemExit as exc:  # runtests exits with its own verdict; ours is below
+        if exc.code not in (0, 1, False, True, None):
+            raise
+    finally:
+        sys.argv = argv
+
+
+# -- the verdict ---------------------------------------------------------------------------
+
+
+def _test_id(test: Any) -> str:
+    inner = getattr(test, "test_case", None)  # a subTest: the test it belongs to
+    return str((inner if inner is not None else test).id())
+
+
+def applicable(version: str, clients: bool) -> dict[str, Expected]:
+    series = ".".join(version.split(".")[:2])
+    return {
+        test_id: e
+        for test_id, e in EXPECTED.items()
+        if series in e.versions and (clients or not e.clients)
+    }
+
+
+def verdict(version: str, args: argparse.Namespace, labels: list[str], took: float) -> int:
+    expected = {} if args.header_case else applicable(version, args.clients)
+    failed: dict[str, str] = {}
+    skipped: set[str] = set()
+    for result in RUN.results:
+        for test, trace in [*result.failures, *result.errors]:
+            failed.setdefault(_test_id(test), trace)
+        for test in result.unexpectedSuccesses:  # Django's own expectedFailure tests
+            failed.setdefault(_test_id(test), "passed, though Django expects it to fail")
+        skipped.update(_test_id(test) for test, _ in result.skipped)
+    problems: list[str] = []
+    if not RUN.results:
+        problems.append("runtests.py ran no test suite (did it fail before running tests?)")
+    asgi_tests = sys.modules.get("asgi.tests")
+    if asgi_tests is not None:
+        if asgi_tests.get_asgi_application is not RUN.patched:
+            problems.append("asgi.tests imported get_asgi_application before the patch")
+        if not RUN.stacks:
+            problems.append("no test got a stack from the patched get_asgi_application")
+    unexpected = sorted(set(failed) - set(expected))
+    problems += [f"unexpected failure: {test_id}" for test_id in unexpected]
+    as_listed = []
+    for test_id, entry in sorted(expected.items()):
+        if test_id in failed and re.search(entry.match, failed[test_id]):
+            as_listed.append(test_id)
+        elif test_id in failed:
+            problems.append(f"fails, but not as listed (/{entry.match}/): {test_id}")
+            unexpected.append(test_id)
+        elif test_id in skipped:
+            problems.append(f"listed as failing, but skipped: {test_id}")
+        elif test_id in RUN.ran:
+            problems.append(f"listed as failing, but passed (update EXPECTED): {test_id}")
+        elif tuple(labels) == DEFAULT_LABELS:
+            problems.append(f"listed as failing, but not run (renamed?): {test_id}")
+
+    ran = Counter(test_id.split(".")[0] for test_id in RUN.ran)
+    through = Counter(test_id.split(".")[0] for test_id in RUN.through if test_id)
+    mode = "header case restored" if args.header_case else "clients" if args.clients else "stack"
+    print("\n" + "=" * 78)
+    print(
+        f"django_suite: Django {version} ({mode}, checks={args.checks or 'settings'}): "
+        f"{len(RUN.ran)} tests in {took:.1f}s, {len(failed)} failed ({len(as_listed)} as "
+        f"listed), {len(skipped)} skipped; {RUN.stacks} stacks built"
+    )
+    for label in sorted(ran):
+        print(f"  {label}: {through[label]} of {ran[label]} tests sent requests through a stack")
+    if args.verbosity >= 2:
+        for test_id in RUN.ran:
+            if test_id not in RUN.through:
+                print(f"    not through a stack: {test_id}")
+    for test_id in as_listed:
+        print(f"  expected failure: {test_id}\n      {expected[test_id].reason}")
+    for test_id in unexpected:
+        print(f"\n--- unexpected failure: {test_id}\n{failed[test_id]}")
+    recheck = [t for t in as_listed if expected[t].header_case]
+    if recheck and not problems:
+        problems += rerun_with_header_case(recheck, args)
+    if problems:
+        print("\ndjango_suite: FAILED")
+        for problem in problems:
+            print(f"  {problem}")
+        return 1
+    print("django_suite: OK (every failure is a documented difference)")
+    return 0
+
+
+def rerun_with_header_case(test_ids: list[str], args: argparse.Namespace) -> list[str]:
+    """Run ``test_ids`` again with Django's header case restored: they must pass."""
+    print(f"\ndjango_suite: again with Django's header case restored: {' '.join(test_ids)}")
+    command = [sys.executable, os.path.abspath(__file__), "--header-case", *test_ids]
+    if args.cache:
+        command += ["--cache", str(args.cache)]
+    if args.checks:
+        command += ["--checks", args.checks]
+    sys.stdout.flush()
+    done = subprocess.run(command)
+    if done.returncode:
+        return ["with Django's header case restored, the tests listed for it still fail"]
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("labels", nargs="*", help=f"runtests labels ({' '.join(DEFAULT_LABELS)})")
+    parser.add_argument("-v", "--verbosity", type=int, default=1, choices=[0, 1, 2, 3])
+    parser.add_argument(
+        "--checks",
+        choices=["off", "warn", "strict"],
+        help="runtime checks for the stacks built (default: the settings', off; "
+        "the --clients test clients default to strict)",
+    )
+    parser.add_argument(
+        "--clients",
+        action="store_true",
+        help="also send the test clients' requests through the stack (middleware_stack.test)",
+    )
+    parser.add_argument("--header-case", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--cache", type=Path, help=f"where the sdist's tests are kept (default {cache_root()})"
+    )
+    args = parser.parse_args(argv)
+    labels = args.labels or list(DEFAULT_LABELS)
+
+    import django
+
+    version = django.__version__
+    try:
+        tests = django_tests(version, args.cache or cache_root())
+    except NoSdist as exc:
+        print(f"django_suite: cannot get Django {version}'s tests: {exc}", file=sys.stderr)
+        return EXIT_NO_SDIST
+    print(f"django_suite: Django {version}'s tests from {tests}", flush=True)
+    patch_django(args.checks, args.clients, args.header_case)
+    started = time.monotonic()
+    run_runtests(tests, labels, args.verbosity)
+    return verdict(version, args, labels, time.monotonic() - started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
