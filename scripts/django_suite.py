@@ -4,7 +4,7 @@
     python scripts/django_suite.py                  # the default labels, through the stack
     python scripts/django_suite.py --clients        # also the test clients' requests
     python scripts/django_suite.py asgi -v 2        # some labels; runtests' verbosity
-    python scripts/django_suite.py --checks strict  # the stacks with runtime checks on
+    python scripts/django_suite.py --checks warn    # the stacks with runtime checks on
 
 The tests come from the source distribution of the Django that is installed: pip
 downloads it once into a cache directory outside the repository (``$XDG_CACHE_HOME``, else
@@ -31,7 +31,9 @@ Exit status: 0 passed, 1 failed, 2 usage, 3 the sdist could not be had (no netwo
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import fcntl
+import logging
 import os
 import re
 import runpy
@@ -42,6 +44,7 @@ import tarfile
 import tempfile
 import time
 import unittest
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +193,7 @@ class Run:
     """What the patched run saw."""
 
     def __init__(self) -> None:
-        self.stacks = 0  # stacks built for the tests
+        self.stacks: list[Any] = []  # the stacks built for the tests
         self.current = ""  # the test running now
         self.ran: list[str] = []  # every test started, in order
         self.through: set[str] = set()  # tests that sent a request into a stack
@@ -252,7 +255,7 @@ def patch_django(checks: str | None, clients: bool, header_case: bool) -> None:
         stack = build_stack(app, checks=checks)
         if not RUN.stacks:  # once: the patch is live, and what the tests get is a Stack
             assert isinstance(stack, Stack) and stack.app is app, stack
-        RUN.stacks += 1
+        RUN.stacks.append(stack)
         return DjangoHeaderCase(stack) if header_case else stack
 
     def get_asgi_application() -> Any:
@@ -297,10 +300,10 @@ def patch_django(checks: str | None, clients: bool, header_case: bool) -> None:
 
     unittest.TestResult.startTest = startTest  # type: ignore[method-assign]
     if clients:
-        _patch_clients(checks)
+        _patch_clients()
 
 
-def _patch_clients(checks: str | None) -> None:
+def _patch_clients() -> None:
     """Django's test clients -> middleware_stack.test's, by every name tests reach them by."""
     import django.test
     import django.test.client
@@ -315,26 +318,12 @@ def _patch_clients(checks: str | None) -> None:
         return await run(app, scope, body)
 
     stack_client.run = recording_run  # type: ignore[attr-defined]
-    sync_client: Any = _with_checks(stack_client.Client, checks)
-    async_client: Any = _with_checks(stack_client.AsyncClient, checks)
+    sync_client, async_client = stack_client.Client, stack_client.AsyncClient
     django.test.testcases.SimpleTestCase.client_class = sync_client
     django.test.testcases.SimpleTestCase.async_client_class = async_client
     for module in (django.test, django.test.client):
         module.Client = sync_client  # type: ignore[attr-defined]
         module.AsyncClient = async_client  # type: ignore[attr-defined]
-
-
-def _with_checks(cls: type, checks: str | None) -> type:
-    """``cls`` whose instances take ``checks`` (the clients' own default is "strict")."""
-    if checks is None:
-        return cls
-
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("checks", checks)
-        super(subclass, self).__init__(*args, **kwargs)  # type: ignore[arg-type]
-
-    subclass = type(cls.__name__, (cls,), {"__init__": __init__})
-    return subclass
 
 
 def run_runtests(tests: Path, labels: list[str], verbosity: int) -> None:
@@ -410,7 +399,7 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
     print(
         f"django_suite: Django {version} ({mode}, checks={args.checks or 'settings'}): "
         f"{len(RUN.ran)} tests in {took:.1f}s, {len(failed)} failed ({len(as_listed)} as "
-        f"listed), {len(skipped)} skipped; {RUN.stacks} stacks built"
+        f"listed), {len(skipped)} skipped; {len(RUN.stacks)} stacks built"
     )
     for label in sorted(ran):
         print(f"  {label}: {through[label]} of {ran[label]} tests sent requests through a stack")
@@ -422,6 +411,7 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
         print(f"  expected failure: {test_id}\n      {expected[test_id].reason}")
     for test_id in unexpected:
         print(f"\n--- unexpected failure: {test_id}\n{failed[test_id]}")
+    problems += runtime_findings()
     recheck = [t for t in as_listed if expected[t].header_case]
     if recheck and not problems:
         problems += rerun_with_header_case(recheck, args)
@@ -434,10 +424,36 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
     return 0
 
 
+def runtime_findings() -> list[str]:
+    """With runtime checks on: protocol findings may name only the tests themselves.
+
+    Django's tests play the ASGI server, and some send what no server would (a scope
+    without ``query_string``, a made-up message type): the checks report those against
+    "the ASGI server". A finding against Django's handler or the stack is a problem.
+    """
+    counts: Counter[str] = Counter()
+    rules: dict[str, Counter[str]] = {}
+    for stack in RUN.stacks:
+        for label, stats in stack.check_report().items():
+            counts[label] += stats["violations"]
+            rules.setdefault(label, Counter()).update(stats["rules"])
+    if not RUN.stacks or RUN.stacks[0].checks == "off":
+        return []
+    server = "the ASGI server"
+    shown = ", ".join(f"{rule}x{n}" for rule, n in sorted(rules.get(server, Counter()).items()))
+    print(f"  runtime checks: {counts[server]} findings against the tests as server ({shown})")
+    return [
+        f"runtime checks: {n} protocol finding(s) against {label}: {dict(rules[label])}"
+        for label, n in sorted(counts.items())
+        if n and label != server
+    ]
+
+
 def rerun_with_header_case(test_ids: list[str], args: argparse.Namespace) -> list[str]:
     """Run ``test_ids`` again with Django's header case restored: they must pass."""
     print(f"\ndjango_suite: again with Django's header case restored: {' '.join(test_ids)}")
     command = [sys.executable, os.path.abspath(__file__), "--header-case", *test_ids]
+    command += ["--timeout", str(args.timeout)]
     if args.cache:
         command += ["--cache", str(args.cache)]
     if args.checks:
@@ -455,9 +471,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbosity", type=int, default=1, choices=[0, 1, 2, 3])
     parser.add_argument(
         "--checks",
-        choices=["off", "warn", "strict"],
-        help="runtime checks for the stacks built (default: the settings', off; "
-        "the --clients test clients default to strict)",
+        choices=["off", "warn"],
+        help="runtime checks of the stacks get_asgi_application returns (default: the "
+        "settings', off). Not strict: Django's tests send scopes no server would, which "
+        "strict checks refuse. The --clients test clients check strictly anyway.",
     )
     parser.add_argument(
         "--clients",
@@ -465,6 +482,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also send the test clients' requests through the stack (middleware_stack.test)",
     )
     parser.add_argument("--header-case", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900,
+        help="seconds before a hung run dumps every thread's stack and exits (default 900)",
+    )
     parser.add_argument(
         "--cache", type=Path, help=f"where the sdist's tests are kept (default {cache_root()})"
     )
@@ -480,6 +503,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"django_suite: cannot get Django {version}'s tests: {exc}", file=sys.stderr)
         return EXIT_NO_SDIST
     print(f"django_suite: Django {version}'s tests from {tests}", flush=True)
+    faulthandler.dump_traceback_later(args.timeout, exit=True)  # a hang fails, loudly
+    if args.checks == "warn" and args.verbosity < 2:  # counted in the summary instead
+        from middleware_stack import StackWarning
+
+        warnings.filterwarnings("ignore", category=StackWarning)
+        logging.getLogger("middleware_stack.checks").setLevel(logging.ERROR)
     patch_django(args.checks, args.clients, args.header_case)
     started = time.monotonic()
     run_runtests(tests, labels, args.verbosity)
