@@ -83,7 +83,10 @@ EXPECTED: dict[str, Expected] = {
         _CASE, r"\(b'content-length', b'19'\)", header_case=True
     ),
     "asgi.tests.ASGITest.test_asgi_cookies": Expected(
-        _CASE, r"\(b'Set-Cookie', b'key=value; Path=/'\) not found", ("6.0", "6.1"), header_case=True
+        _CASE,
+        r"\(b'Set-Cookie', b'key=value; Path=/'\) not found",
+        ("6.0", "6.1"),
+        header_case=True,
     ),
     "handlers.tests.SignalsTests.test_request_signals": Expected(
         "Under ASGI, Django sends request_started with scope=, not environ=, and its "
