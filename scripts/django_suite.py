@@ -17,7 +17,9 @@ project's asgi.py does, and asgiref's ``ApplicationCommunicator`` puts the stack
 bare ``ASGIHandler`` a test builds itself. Django's test settings are left as they are:
 the stack reads its ``ASGI_*`` settings lazily and takes the defaults. With
 ``--clients``, the test clients of :mod:`middleware_stack.test` stand in for Django's,
-so the ``handlers`` and ``middleware`` tests' requests cross the stack too.
+so the ``handlers`` and ``middleware`` tests' requests cross the stack too, and Django's
+``test_client`` and ``test_client_regress`` tests run as well (through our clients, they
+test those).
 
 The run passes when the tests that fail are exactly those in ``EXPECTED`` and each fails
 as described there: an unlisted failure fails the run, and so does a listed test that
@@ -51,6 +53,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_LABELS = ("asgi", "handlers", "middleware")
+#: With --clients, also Django's tests of its test clients (through ours, they test ours).
+CLIENT_LABELS = ("test_client", "test_client_regress")
 EXIT_NO_SDIST = 3  # the sdist is neither cached nor downloadable
 ALL = ("5.2", "6.0", "6.1")
 
@@ -106,6 +110,18 @@ EXPECTED: dict[str, Expected] = {
         "Through ASGI an async iterator is served asynchronously, so Django's warning that "
         "a sync server must consume it synchronously (the WSGI path) is not raised.",
         r"Warning not triggered",
+        clients=True,
+    ),
+    "test_client.tests.ClientTest.test_response_attached_request": Expected(
+        "Through the stack, response.wsgi_request is the ASGIRequest Django built, which "
+        "has no .environ to compare the client's WSGI-style request dict with.",
+        r"'ASGIRequest' object has no attribute 'environ'",
+        clients=True,
+    ),
+    "test_client.tests.ClientTest.test_trace": Expected(
+        "The test's view reads request.META['SERVER_PROTOCOL'], which Django's ASGIRequest "
+        "does not set (WSGI's environ has it): the view fails under any ASGI server.",
+        r"KeyError: 'SERVER_PROTOCOL'",
         clients=True,
     ),
     "handlers.tests.HandlerRequestTests.test_invalid_urls": Expected(
@@ -351,6 +367,10 @@ def _test_id(test: Any) -> str:
     return str((inner if inner is not None else test).id())
 
 
+def default_labels(clients: bool) -> tuple[str, ...]:
+    return DEFAULT_LABELS + CLIENT_LABELS if clients else DEFAULT_LABELS
+
+
 def applicable(version: str, clients: bool) -> dict[str, Expected]:
     series = ".".join(version.split(".")[:2])
     return {
@@ -392,7 +412,7 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
             problems.append(f"listed as failing, but skipped: {test_id}")
         elif test_id in RUN.ran:
             problems.append(f"listed as failing, but passed (update EXPECTED): {test_id}")
-        elif tuple(labels) == DEFAULT_LABELS:
+        elif tuple(labels) == default_labels(args.clients):
             problems.append(f"listed as failing, but not run (renamed?): {test_id}")
 
     ran = Counter(test_id.split(".")[0] for test_id in RUN.ran)
@@ -470,7 +490,12 @@ def rerun_with_header_case(test_ids: list[str], args: argparse.Namespace) -> lis
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("labels", nargs="*", help=f"runtests labels ({' '.join(DEFAULT_LABELS)})")
+    parser.add_argument(
+        "labels",
+        nargs="*",
+        help=f"runtests labels (default: {' '.join(DEFAULT_LABELS)}; with --clients also "
+        f"{' '.join(CLIENT_LABELS)})",
+    )
     parser.add_argument("-v", "--verbosity", type=int, default=1, choices=[0, 1, 2, 3])
     parser.add_argument(
         "--checks",
@@ -495,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cache", type=Path, help=f"where the sdist's tests are kept (default {cache_root()})"
     )
     args = parser.parse_args(argv)
-    labels = args.labels or list(DEFAULT_LABELS)
+    labels = args.labels or list(default_labels(args.clients))
 
     import django
 
