@@ -168,6 +168,7 @@ def django_tests(version: str, root: Path) -> Path:
 
 def _download(version: str, into: Path) -> Path:
     pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+    pip += ["--retries", "2", "--timeout", "30"]  # offline: say so in a minute, not five
     options = ["--no-deps", "--no-binary", ":all:", "--dest", str(into), f"django=={version}"]
     print(f"django_suite: downloading Django {version}'s sdist (pip download)", flush=True)
     done = subprocess.run([*pip, *options], capture_output=True, text=True)
