@@ -142,6 +142,12 @@ class NoSdist(Exception):
     """The sdist is not cached and could not be downloaded."""
 
 
+def django_version() -> str:
+    import django
+
+    return django.__version__
+
+
 def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
     return Path(base) / "middleware_stack-django-src"
@@ -523,9 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     labels = args.labels or list(default_labels(args.clients))
 
-    import django
-
-    version = django.__version__
+    version = django_version()
     try:
         tests = django_tests(version, args.cache or cache_root())
     except NoSdist as exc:

@@ -231,3 +231,19 @@ def test_cached_tests_are_used_without_downloading(
 
     monkeypatch.setattr(suite, "_download", no_download)
     assert suite.django_tests("9.9", tmp_path) == tmp_path / "9.9" / "tests"
+
+
+def test_without_the_sdist_the_script_exits_3_with_pips_reason(tmp_path: Path) -> None:
+    # The exit status the suite test turns into a skip (a failure under CI=true).
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
+    env["PIP_NO_INDEX"] = "1"  # as offline: pip finds no distribution, at once
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--cache", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == suite.EXIT_NO_SDIST, done.stdout + done.stderr
+    assert "cannot get Django" in done.stderr and "No matching distribution" in done.stderr
+    assert not (tmp_path / suite.django_version()).exists()  # nothing half-extracted
