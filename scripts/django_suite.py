@@ -433,6 +433,8 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
     )
     for label in sorted(ran):
         print(f"  {label}: {through[label]} of {ran[label]} tests sent requests through a stack")
+    for path, n in sorted(request_paths().items()):
+        print(f"  {n} stacks serve requests by {path}")
     if args.verbosity >= 2:
         for test_id in RUN.ran:
             if test_id not in RUN.through:
@@ -452,6 +454,16 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
         return 1
     print("django_suite: OK (every failure is a documented difference)")
     return 0
+
+
+def request_paths() -> Counter[str]:
+    """How the stacks built serve Django's requests, as ``describe()`` says it."""
+    paths: Counter[str] = Counter()
+    for stack in RUN.stacks:
+        summary = stack.boundary.summary()
+        _, found, path = summary.partition("; requests ")
+        paths[path.split(";")[0] if found else "Django's path (this version has no other)"] += 1
+    return paths
 
 
 def runtime_findings() -> list[str]:
