@@ -541,6 +541,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     labels = args.labels or list(default_labels(args.clients))
 
+    try:
+        import middleware_stack  # noqa: F401
+    except ImportError:  # not installed: this checkout's
+        sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
     version = django_version()
     try:
         tests = django_tests(version, args.cache or cache_root())
