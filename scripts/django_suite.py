@@ -5,6 +5,7 @@
     python scripts/django_suite.py --clients        # also the test clients' requests
     python scripts/django_suite.py asgi -v 2        # some labels; runtests' verbosity
     python scripts/django_suite.py --checks warn    # the stacks with runtime checks on
+    python scripts/django_suite.py --stack-setting ASGI_THREAD_REUSE=False
 
 The tests come from the source distribution of the Django that is installed: pip
 downloads it once into a cache directory outside the repository (``$XDG_CACHE_HOME``, else
@@ -33,6 +34,7 @@ Exit status: 0 passed, 1 failed, 2 usage, 3 the sdist could not be had (no netwo
 from __future__ import annotations
 
 import argparse
+import ast
 import faulthandler
 import fcntl
 import logging
@@ -266,11 +268,27 @@ def _stacked(app: Any) -> bool:
     return False
 
 
-def patch_django(checks: str | None, clients: bool, header_case: bool) -> None:
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` (a Python literal) for ``--stack-setting``; ``ASGI_*`` names only."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("ASGI_"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give ASGI_NAME=VALUE, e.g. ASGI_THREAD_REUSE=False"
+        )
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"{text!r}: the value must be a Python literal") from None
+
+
+def patch_django(
+    checks: str | None, clients: bool, header_case: bool, stack_settings: dict[str, Any]
+) -> None:
     """Put the stack in place, before runtests.py imports any test module."""
     import asgiref.testing
     import django.core.asgi
     import django.test.runner
+    from django.test.utils import override_settings
 
     original = django.core.asgi.get_asgi_application
 
@@ -278,7 +296,9 @@ def patch_django(checks: str | None, clients: bool, header_case: bool) -> None:
         from middleware_stack import build_stack
         from middleware_stack.builder import Stack
 
-        stack = build_stack(app, checks=checks)
+        # The stack reads its settings once, here: the tests' own settings stay as they are.
+        with override_settings(**stack_settings):
+            stack = build_stack(app, checks=checks)
         if not RUN.stacks:  # once: the patch is live, and what the tests get is a Stack
             assert isinstance(stack, Stack) and stack.app is app, stack
         RUN.stacks.append(stack)
@@ -433,8 +453,8 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
     )
     for label in sorted(ran):
         print(f"  {label}: {through[label]} of {ran[label]} tests sent requests through a stack")
-    for path, n in sorted(request_paths().items()):
-        print(f"  {n} stacks serve requests by {path}")
+    for summary, n in sorted(boundaries().items()):
+        print(f"  {n} stacks: {summary}")
     if args.verbosity >= 2:
         for test_id in RUN.ran:
             if test_id not in RUN.through:
@@ -456,14 +476,9 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
     return 0
 
 
-def request_paths() -> Counter[str]:
-    """How the stacks built serve Django's requests, as ``describe()`` says it."""
-    paths: Counter[str] = Counter()
-    for stack in RUN.stacks:
-        summary = stack.boundary.summary()
-        _, found, path = summary.partition("; requests ")
-        paths[path.split(";")[0] if found else "Django's path (this version has no other)"] += 1
-    return paths
+def boundaries() -> Counter[str]:
+    """What the stacks built do at the Django boundary, as ``describe()`` says it."""
+    return Counter(stack.boundary.summary() for stack in RUN.stacks)
 
 
 def runtime_findings() -> list[str]:
@@ -500,6 +515,8 @@ def rerun_with_header_case(test_ids: list[str], args: argparse.Namespace) -> lis
         command += ["--cache", str(args.cache)]
     if args.checks:
         command += ["--checks", args.checks]
+    for name, value in args.stack_setting:
+        command += ["--stack-setting", f"{name}={value!r}"]
     sys.stdout.flush()
     done = subprocess.run(command)
     if done.returncode:
@@ -527,6 +544,15 @@ def main(argv: list[str] | None = None) -> int:
         "--clients",
         action="store_true",
         help="also send the test clients' requests through the stack (middleware_stack.test)",
+    )
+    parser.add_argument(
+        "--stack-setting",
+        type=parse_setting,
+        action="append",
+        default=[],
+        metavar="ASGI_NAME=VALUE",
+        help="build the stacks get_asgi_application returns with this ASGI_* setting "
+        "(e.g. ASGI_THREAD_REUSE=False); repeatable",
     )
     parser.add_argument("--header-case", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -558,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
 
         warnings.filterwarnings("ignore", category=StackWarning)
         logging.getLogger("middleware_stack.checks").setLevel(logging.ERROR)
-    patch_django(args.checks, args.clients, args.header_case)
+    patch_django(args.checks, args.clients, args.header_case, dict(args.stack_setting))
     started = time.monotonic()
     run_runtests(tests, labels, args.verbosity)
     return verdict(version, args, labels, time.monotonic() - started)

@@ -10,6 +10,7 @@ clients through the stack too under runtime protocol checks. The script's verdic
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import io
 import os
@@ -247,3 +248,11 @@ def test_without_the_sdist_the_script_exits_3_with_pips_reason(tmp_path: Path) -
     assert done.returncode == suite.EXIT_NO_SDIST, done.stdout + done.stderr
     assert "cannot get Django" in done.stderr and "No matching distribution" in done.stderr
     assert not (tmp_path / suite.django_version()).exists()  # nothing half-extracted
+
+
+def test_stack_settings_are_asgi_names_with_python_literals() -> None:
+    assert suite.parse_setting("ASGI_THREAD_REUSE=False") == ("ASGI_THREAD_REUSE", False)
+    assert suite.parse_setting("ASGI_THREAD_POOL_MAX=2") == ("ASGI_THREAD_POOL_MAX", 2)
+    for bad in ("MIDDLEWARE=[]", "ASGI_THREAD_REUSE", "ASGI_THREAD_REUSE=nope"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            suite.parse_setting(bad)
