@@ -50,6 +50,7 @@ import time
 import unittest
 import warnings
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -297,7 +298,7 @@ def patch_django(
         from middleware_stack.builder import Stack
 
         # The stack reads its settings once, here: the tests' own settings stay as they are.
-        with override_settings(**stack_settings):
+        with override_settings(**stack_settings) if stack_settings else nullcontext():
             stack = build_stack(app, checks=checks)
         if not RUN.stacks:  # once: the patch is live, and what the tests get is a Stack
             assert isinstance(stack, Stack) and stack.app is app, stack
