@@ -36,24 +36,20 @@ from __future__ import annotations
 import argparse
 import ast
 import faulthandler
-import fcntl
 import logging
 import os
 import re
-import runpy
-import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
 import time
-import unittest
 import warnings
 from collections import Counter
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from django_suite_patch import RUN, id_of, patch_django, run_runtests
+from django_suite_sdist import NoSdist, cache_root, django_tests, django_version
 
 DEFAULT_LABELS = ("asgi", "handlers", "middleware")
 #: With --clients, also Django's tests of its test clients (through ours, they test ours).
@@ -138,137 +134,6 @@ EXPECTED: dict[str, Expected] = {
 }
 
 
-# -- the sdist ------------------------------------------------------------------------------
-
-
-class NoSdist(Exception):
-    """The sdist is not cached and could not be downloaded."""
-
-
-def django_version() -> str:
-    import django
-
-    return django.__version__
-
-
-def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "middleware_stack-django-src"
-
-
-def django_tests(version: str, root: Path) -> Path:
-    """``tests/`` of Django ``version``'s sdist, downloaded and extracted once into ``root``."""
-    target = root / version
-    tests = target / "tests"
-    if (tests / "runtests.py").is_file():
-        return tests
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{version}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel runs download it once
-        if (tests / "runtests.py").is_file():
-            return tests
-        with tempfile.TemporaryDirectory(dir=root) as work:
-            staging = Path(work) / "extracted"
-            _extract_tests(_download(version, Path(work)), version, staging)
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(staging, target)  # complete or absent, never half there
-    return tests
-
-
-def _download(version: str, into: Path) -> Path:
-    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-    pip += ["--retries", "2", "--timeout", "30"]  # offline: say so in a minute, not five
-    options = ["--no-deps", "--no-binary", ":all:", "--dest", str(into), f"django=={version}"]
-    print(f"django_suite: downloading Django {version}'s sdist (pip download)", flush=True)
-    done = subprocess.run([*pip, *options], capture_output=True, text=True)
-    found = sorted(into.glob("[Dd]jango-*.tar.gz"))
-    if done.returncode != 0 or not found:
-        output = (done.stderr or done.stdout).strip()[-2000:]
-        raise NoSdist(f"pip download django=={version} --no-binary :all: failed:\n{output}")
-    return found[0]
-
-
-def _extract_tests(sdist: Path, version: str, into: Path) -> None:
-    """Extract ``tests/`` only, once the sdist's metadata says it is ``version``."""
-    with tarfile.open(sdist) as tar:
-        top = tar.getnames()[0].split("/")[0]
-        info = tar.extractfile(f"{top}/PKG-INFO")
-        meta = info.read().decode("utf-8", "replace") if info is not None else ""
-        found = re.search(r"^Version:\s*(\S+)", meta, re.MULTILINE)
-        if found is None or found.group(1) != version:
-            raise SystemExit(
-                f"django_suite: {sdist.name} is Django {found and found.group(1)}, but "
-                f"Django {version} is installed; one version's tests prove nothing of another."
-            )
-        members = []
-        for member in tar.getmembers():
-            name = member.name
-            if name.startswith(f"{top}/tests/") and (member.isfile() or member.isdir()):
-                if name.startswith("/") or ".." in Path(name).parts:
-                    raise SystemExit(f"django_suite: unsafe path in {sdist.name}: {name}")
-                member.name = name[len(top) + 1 :]
-                members.append(member)
-        into.mkdir(parents=True)
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(into, members=members, filter="data")
-        else:  # a Python without extraction filters: files and dirs only, names checked
-            tar.extractall(into, members=members)
-
-
-# -- the stack, patched in -------------------------------------------------------------------
-
-
-class Run:
-    """What the patched run saw."""
-
-    def __init__(self) -> None:
-        self.stacks: list[Any] = []  # the stacks built for the tests
-        self.current = ""  # the test running now
-        self.ran: list[str] = []  # every test started, in order
-        self.through: set[str] = set()  # tests that sent a request into a stack
-        self.results: list[unittest.TestResult] = []
-        self.patched: Any = None
-
-
-RUN = Run()
-
-
-def _title_case(name: bytes) -> bytes:
-    return b"-".join(part.capitalize() for part in name.split(b"-"))
-
-
-class DjangoHeaderCase:
-    """Outside the stack: response header names back in Django's case (``Content-Type``).
-
-    Only for the re-run of the tests listed with ``header_case``: it shows that the case
-    is all that differs in them.
-    """
-
-    def __init__(self, stack: Any) -> None:
-        self.stack = stack
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        async def cased(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(_title_case(bytes(k)), v) for k, v in message["headers"]]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.stack(scope, receive, send if scope["type"] != "http" else cased)
-
-
-def _stacked(app: Any) -> bool:
-    """Is there a stack in ``app`` (itself, or the app a wrapper such as Django's static
-    files handler calls)?"""
-    from middleware_stack.builder import Stack
-
-    for _ in range(8):
-        if isinstance(app, Stack):
-            return True
-        app = getattr(app, "stack", None) or getattr(app, "application", None)
-    return False
-
-
 def parse_setting(text: str) -> tuple[str, Any]:
     """``NAME=VALUE`` (a Python literal) for ``--stack-setting``; ``ASGI_*`` names only."""
     name, sep, value = text.partition("=")
@@ -282,117 +147,7 @@ def parse_setting(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"{text!r}: the value must be a Python literal") from None
 
 
-def patch_django(
-    checks: str | None, clients: bool, header_case: bool, stack_settings: dict[str, Any]
-) -> None:
-    """Put the stack in place, before runtests.py imports any test module."""
-    import asgiref.testing
-    import django.core.asgi
-    import django.test.runner
-    from django.test.utils import override_settings
-
-    original = django.core.asgi.get_asgi_application
-
-    def stacked(app: Any) -> Any:
-        from middleware_stack import build_stack
-        from middleware_stack.builder import Stack
-
-        # The stack reads its settings once, here: the tests' own settings stay as they are.
-        with override_settings(**stack_settings) if stack_settings else nullcontext():
-            stack = build_stack(app, checks=checks)
-        if not RUN.stacks:  # once: the patch is live, and what the tests get is a Stack
-            assert isinstance(stack, Stack) and stack.app is app, stack
-        RUN.stacks.append(stack)
-        return DjangoHeaderCase(stack) if header_case else stack
-
-    def get_asgi_application() -> Any:
-        """Django's ASGI application inside ``build_stack``, as a project's asgi.py has it."""
-        return stacked(original())
-
-    django.core.asgi.get_asgi_application = get_asgi_application
-    RUN.patched = get_asgi_application
-
-    class StackCommunicator(asgiref.testing.ApplicationCommunicator):
-        """asgiref's communicator; a bare ``ASGIHandler`` (a test's subclass) gets a stack."""
-
-        def __init__(self, application: Any, scope: Any) -> None:
-            from django.contrib.staticfiles.handlers import StaticFilesHandlerMixin
-            from django.core.handlers.asgi import ASGIHandler
-
-            # Django's static files handler calls the application it was given: a stack.
-            static = isinstance(application, StaticFilesHandlerMixin)
-            wrap = isinstance(application, ASGIHandler) and not static
-            if wrap:
-                application = stacked(application)
-            if _stacked(application):
-                RUN.through.add(RUN.current)
-            super().__init__(application, scope)  # type: ignore[no-untyped-call]
-
-    asgiref.testing.ApplicationCommunicator = StackCommunicator  # type: ignore[misc]
-
-    run_suite = django.test.runner.DiscoverRunner.run_suite
-
-    def recording_run_suite(self: Any, suite: Any, **kwargs: Any) -> Any:
-        result = run_suite(self, suite, **kwargs)
-        RUN.results.append(result)
-        return result
-
-    django.test.runner.DiscoverRunner.run_suite = recording_run_suite  # type: ignore[method-assign]
-    start_test = unittest.TestResult.startTest
-
-    def startTest(self: Any, test: Any) -> None:  # unittest's name
-        RUN.current = _test_id(test)
-        RUN.ran.append(RUN.current)
-        start_test(self, test)
-
-    unittest.TestResult.startTest = startTest  # type: ignore[method-assign]
-    if clients:
-        _patch_clients()
-
-
-def _patch_clients() -> None:
-    """Django's test clients -> middleware_stack.test's, by every name tests reach them by."""
-    import django.test
-    import django.test.client
-    import django.test.testcases
-
-    from middleware_stack.test import client as stack_client
-
-    run = stack_client.run  # type: ignore[attr-defined]
-
-    async def recording_run(app: Any, scope: Any, body: bytes) -> Any:
-        RUN.through.add(RUN.current)
-        return await run(app, scope, body)
-
-    stack_client.run = recording_run  # type: ignore[attr-defined]
-    sync_client, async_client = stack_client.Client, stack_client.AsyncClient
-    django.test.testcases.SimpleTestCase.client_class = sync_client
-    django.test.testcases.SimpleTestCase.async_client_class = async_client
-    for module in (django.test, django.test.client):
-        module.Client = sync_client  # type: ignore[attr-defined]
-        module.AsyncClient = async_client  # type: ignore[attr-defined]
-
-
-def run_runtests(tests: Path, labels: list[str], verbosity: int) -> None:
-    runtests = tests / "runtests.py"
-    sys.path.insert(0, str(tests))
-    os.chdir(tests)
-    argv, sys.argv = sys.argv, [str(runtests), *labels, "--parallel", "1", "-v", str(verbosity)]
-    try:
-        runpy.run_path(str(runtests), run_name="__main__")
-    except SystemExit as exc:  # runtests exits with its own verdict; ours is below
-        if exc.code not in (0, 1, False, True, None):
-            raise
-    finally:
-        sys.argv = argv
-
-
 # -- the verdict ---------------------------------------------------------------------------
-
-
-def _test_id(test: Any) -> str:
-    inner = getattr(test, "test_case", None)  # a subTest: the test it belongs to
-    return str((inner if inner is not None else test).id())
 
 
 def default_labels(clients: bool) -> tuple[str, ...]:
@@ -414,10 +169,10 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
     skipped: set[str] = set()
     for result in RUN.results:
         for test, trace in [*result.failures, *result.errors]:
-            failed.setdefault(_test_id(test), trace)
+            failed.setdefault(id_of(test), trace)
         for test in result.unexpectedSuccesses:  # Django's own expectedFailure tests
-            failed.setdefault(_test_id(test), "passed, though Django expects it to fail")
-        skipped.update(_test_id(test) for test, _ in result.skipped)
+            failed.setdefault(id_of(test), "passed, though Django expects it to fail")
+        skipped.update(id_of(test) for test, _ in result.skipped)
     problems: list[str] = []
     if not RUN.results:
         problems.append("runtests.py ran no test suite (did it fail before running tests?)")

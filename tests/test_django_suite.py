@@ -32,6 +32,8 @@ SCRIPT = ROOT / "scripts" / "django_suite.py"
 
 
 def load_script() -> ModuleType:
+    if str(SCRIPT.parent) not in sys.path:  # its helper modules, as when run as a script
+        sys.path.insert(0, str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("django_suite", SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -41,6 +43,8 @@ def load_script() -> ModuleType:
 
 
 suite = load_script()
+patching = importlib.import_module("django_suite_patch")
+fetching = importlib.import_module("django_suite_sdist")
 
 
 # -- the whole thing, as CI runs it ------------------------------------------------------
@@ -99,7 +103,7 @@ def sample_id(name: str) -> str:
 
 def judge(monkeypatch: pytest.MonkeyPatch, expected: dict[str, Any]) -> tuple[int, str]:
     """Run Sample as the suite would, then the script's verdict with ``expected``."""
-    run = suite.Run()
+    run = patching.Run()
     monkeypatch.setattr(suite, "RUN", run)
     monkeypatch.setattr(suite, "EXPECTED", expected)
     result = unittest.TestResult()
@@ -209,7 +213,7 @@ def make_sdist(path: Path, version: str, claimed: str) -> Path:
 
 def test_only_the_tests_directory_of_the_sdist_is_extracted(tmp_path: Path) -> None:
     sdist = make_sdist(tmp_path, "9.9", claimed="9.9")
-    suite._extract_tests(sdist, "9.9", tmp_path / "out")
+    fetching._extract_tests(sdist, "9.9", tmp_path / "out")
     found = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
     assert found == ["tests", "tests/asgi", "tests/asgi/tests.py", "tests/runtests.py"]
 
@@ -217,7 +221,7 @@ def test_only_the_tests_directory_of_the_sdist_is_extracted(tmp_path: Path) -> N
 def test_an_sdist_of_another_version_is_refused(tmp_path: Path) -> None:
     sdist = make_sdist(tmp_path, "9.9", claimed="9.8")
     with pytest.raises(SystemExit, match=r"is Django 9\.8, but Django 9\.9 is installed"):
-        suite._extract_tests(sdist, "9.9", tmp_path / "out")
+        fetching._extract_tests(sdist, "9.9", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -230,8 +234,8 @@ def test_cached_tests_are_used_without_downloading(
     def no_download(*args: Any) -> None:
         raise AssertionError("downloaded although the tests were cached")
 
-    monkeypatch.setattr(suite, "_download", no_download)
-    assert suite.django_tests("9.9", tmp_path) == tmp_path / "9.9" / "tests"
+    monkeypatch.setattr(fetching, "_download", no_download)
+    assert fetching.django_tests("9.9", tmp_path) == tmp_path / "9.9" / "tests"
 
 
 def test_without_the_sdist_the_script_exits_3_with_pips_reason(tmp_path: Path) -> None:
@@ -247,7 +251,7 @@ def test_without_the_sdist_the_script_exits_3_with_pips_reason(tmp_path: Path) -
     )
     assert done.returncode == suite.EXIT_NO_SDIST, done.stdout + done.stderr
     assert "cannot get Django" in done.stderr and "No matching distribution" in done.stderr
-    assert not (tmp_path / suite.django_version()).exists()  # nothing half-extracted
+    assert not (tmp_path / fetching.django_version()).exists()  # nothing half-extracted
 
 
 def test_stack_settings_are_asgi_names_with_python_literals() -> None:
