@@ -44,6 +44,7 @@ import sys
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,8 +210,10 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
     )
     for label in sorted(ran):
         print(f"  {label}: {through[label]} of {ran[label]} tests sent requests through a stack")
-    for summary, n in sorted(boundaries().items()):
+    for summary, n in sorted(boundaries(RUN.stacks).items()):
         print(f"  {n} stacks: {summary}")
+    for summary, n in sorted(boundaries(RUN.client_stacks.values()).items()):
+        print(f"  {n} test client stacks: {summary}")
     if args.verbosity >= 2:
         for test_id in RUN.ran:
             if test_id not in RUN.through:
@@ -232,9 +235,12 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
     return 0
 
 
-def boundaries() -> Counter[str]:
-    """What the stacks built do at the Django boundary, as ``describe()`` says it."""
-    return Counter(stack.boundary.summary() for stack in RUN.stacks)
+def boundaries(stacks: Iterable[Any]) -> Counter[str]:
+    """What ``stacks`` do at the Django boundary, as ``describe()`` says it."""
+    return Counter(
+        stack.boundary.summary() if hasattr(stack, "boundary") else type(stack).__name__
+        for stack in stacks
+    )
 
 
 def runtime_findings() -> list[str]:

@@ -21,6 +21,7 @@ class Run:
 
     def __init__(self) -> None:
         self.stacks: list[Any] = []  # the stacks built for the tests
+        self.client_stacks: dict[int, Any] = {}  # the test clients' stacks (--clients)
         self.current = ""  # the test running now
         self.ran: list[str] = []  # every test started, in order
         self.through: set[str] = set()  # tests that sent a request into a stack
@@ -147,6 +148,7 @@ def _patch_clients() -> None:
 
     async def recording_run(app: Any, scope: Any, body: bytes) -> Any:
         RUN.through.add(RUN.current)
+        RUN.client_stacks.setdefault(id(app), app)
         return await run(app, scope, body)
 
     stack_client.run = recording_run  # type: ignore[attr-defined]
