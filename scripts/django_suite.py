@@ -210,6 +210,9 @@ def verdict(version: str, args: argparse.Namespace, labels: list[str], took: flo
     )
     for label in sorted(ran):
         print(f"  {label}: {through[label]} of {ran[label]} tests sent requests through a stack")
+    for before, waited, busy in RUN.settled:
+        late = "still running, left behind" if busy else "finished"
+        print(f"  the requests of {before} ended before their work: {late} after {waited:.2f}s")
     for summary, n in sorted(boundaries(RUN.stacks).items()):
         print(f"  {n} stacks: {summary}")
     for summary, n in sorted(boundaries(RUN.client_stacks.values()).items()):

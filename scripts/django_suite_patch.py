@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
+import time
 import unittest
 from contextlib import nullcontext
 from pathlib import Path
@@ -22,6 +23,8 @@ class Run:
     def __init__(self) -> None:
         self.stacks: list[Any] = []  # the stacks built for the tests
         self.client_stacks: dict[int, Any] = {}  # the test clients' stacks (--clients)
+        # (test before, seconds waited, still busy) for each wait for a test's work to end
+        self.settled: list[tuple[str, float, bool]] = []
         self.current = ""  # the test running now
         self.ran: list[str] = []  # every test started, in order
         self.through: set[str] = set()  # tests that sent a request into a stack
@@ -30,6 +33,35 @@ class Run:
 
 
 RUN = Run()
+
+
+#: Seconds a test waits at most for the requests of the tests before it to finish.
+SETTLE_TIMEOUT = 10.0
+
+
+def _busy(stack: Any) -> bool:
+    boundary = stack.boundary
+    pool = boundary.pool
+    return bool(boundary.inflight or (pool is not None and pool.lent))
+
+
+def settle() -> None:
+    """Wait (bounded) until no stack built so far has a request or a worker thread out.
+
+    A request can end before its sync work does (an invalid ASGI message after the body
+    ends the app while its work finishes on the worker thread, and fires
+    ``request_finished`` there); the next test must not count that signal as its own.
+    Each test of Django's suite starts as if alone, as it does on Django's own path.
+    """
+    busy = [stack for stack in RUN.stacks if _busy(stack)]
+    if not busy:
+        return
+    started = time.monotonic()
+    deadline = started + SETTLE_TIMEOUT
+    while busy and time.monotonic() < deadline:
+        time.sleep(0.005)  # polled: the pool has no event to wait on from this thread
+        busy = [stack for stack in busy if _busy(stack)]
+    RUN.settled.append((RUN.current, time.monotonic() - started, bool(busy)))
 
 
 def _title_case(name: bytes) -> bytes:
@@ -127,6 +159,7 @@ def patch_django(
     start_test = unittest.TestResult.startTest
 
     def startTest(self: Any, test: Any) -> None:  # unittest's name
+        settle()
         RUN.current = id_of(test)
         RUN.ran.append(RUN.current)
         start_test(self, test)
