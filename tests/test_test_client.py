@@ -121,6 +121,42 @@ def test_django_sees_the_request_as_with_djangos_own_client(
     assert list(ours.GET.lists()) == list(theirs.GET.lists())
 
 
+QUERY_TEXT = st.text(
+    st.characters(
+        blacklist_categories=("Cs", "Cc"), blacklist_characters="?#%&=", min_codepoint=32
+    ),
+    max_size=12,
+)
+
+
+@examples(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(key=QUERY_TEXT, value=QUERY_TEXT)
+def test_a_query_written_in_the_url_reaches_django_as_with_djangos_own_client(
+    key: str, value: str
+) -> None:
+    # Django's client puts a URL's query in the environ as WSGI does, UTF-8 bytes held as
+    # latin-1 text; the scope must carry those bytes, not encode the text again
+    # (Django's own test_client.tests.ClientTest.test_query_string_encoding, "1\ufffd").
+    url = f"/no-such-page/?{key}={value}"  # a 404 for both: the request is what counts
+    ours = Client().get(url).wsgi_request
+    theirs = DjangoClient().get(url).wsgi_request
+    assert list(ours.GET.lists()) == list(theirs.GET.lists())
+
+
+@pytest.mark.parametrize("client", [Client, AsyncClient])
+async def test_a_non_ascii_query_in_the_url_is_read_back_as_written(client: Any) -> None:
+    if client is Client:
+        from asgiref.sync import sync_to_async
+
+        response = await sync_to_async(Client().get)("/scope/?var=1\ufffd&b=é")
+    else:
+        response = await AsyncClient().get("/scope/?var=1\ufffd&b=é")
+    assert response.json()["GET"] == {"var": "1\ufffd", "b": "é"}
+    assert response.json()["query_string"] == "var=1%EF%BF%BD&b=%C3%A9"
+
+
 def test_a_layer_answering_alone_gives_a_plain_response_with_its_headers() -> None:
     response = Client().get("/teapot")
     assert response.status_code == 418

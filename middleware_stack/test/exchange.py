@@ -58,10 +58,22 @@ def _path(latin1: str) -> tuple[str, bytes]:
     return raw.decode("utf-8", "replace"), quote(raw, safe=_PATH_SAFE).encode("ascii")
 
 
-def _query(value: Any) -> bytes:
+def _query(value: Any, wsgi: bool = False) -> bytes:
+    """A query string -> the percent-encoded bytes a client sends.
+
+    ``wsgi``: ``value`` is a WSGI environ's ``QUERY_STRING``, text holding the bytes as
+    latin-1 (Django's client writes UTF-8 that way): encoding it as UTF-8 once more
+    would hand Django mojibake (``é`` read back as ``Ã©``).
+    """
     if isinstance(value, bytes):
         return value
-    return quote(str(value), safe=_QUERY_SAFE, encoding="utf-8").encode("ascii")
+    text = str(value)
+    if wsgi:
+        try:
+            return quote(text.encode("latin-1"), safe=_QUERY_SAFE).encode("ascii")
+        except UnicodeEncodeError:  # not WSGI's latin-1 text after all: take it as text
+            pass
+    return quote(text, safe=_QUERY_SAFE, encoding="utf-8").encode("ascii")
 
 
 def _host(scheme: str, name: str, port: Any) -> bytes:
@@ -98,7 +110,7 @@ def scope_from_environ(environ: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         "scheme": scheme,
         "path": path,
         "raw_path": raw_path,
-        "query_string": _query(environ.get("QUERY_STRING", "")),
+        "query_string": _query(environ.get("QUERY_STRING", ""), wsgi=True),
         "root_path": _path(root)[0],
         "headers": headers,
         "client": (environ.get("REMOTE_ADDR", "127.0.0.1"), int(environ.get("REMOTE_PORT") or 0)),
