@@ -96,22 +96,29 @@ class Sample(unittest.TestCase):
     def test_broken(self) -> None:
         raise KeyError("something else entirely")
 
+    def test_slow(self) -> None:
+        raise TimeoutError  # what ApplicationCommunicator.receive_output raises after 1 s
+
 
 def sample_id(name: str) -> str:
     return f"{__name__}.Sample.{name}"
 
 
-def judge(monkeypatch: pytest.MonkeyPatch, expected: dict[str, Any]) -> tuple[int, str]:
+def judge(
+    monkeypatch: pytest.MonkeyPatch,
+    expected: dict[str, Any],
+    names: tuple[str, ...] = ("test_passes", "test_header_case", "test_broken"),
+) -> tuple[int, str]:
     """Run Sample as the suite would, then the script's verdict with ``expected``."""
     run = patching.Run()
     monkeypatch.setattr(suite, "RUN", run)
     monkeypatch.setattr(suite, "EXPECTED", expected)
     result = unittest.TestResult()
-    for name in ("test_passes", "test_header_case", "test_broken"):
+    for name in names:
         run.ran.append(sample_id(name))
         Sample(name).run(result)
     run.results.append(result)
-    args = Namespace(header_case=False, clients=False, checks=None, verbosity=1)
+    args = Namespace(header_case=False, clients=False, checks=None, verbosity=1, rerun=False)
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
     code = suite.verdict("5.2.1", args, ["sample"], 0.0)
@@ -166,6 +173,25 @@ def test_a_listed_test_failing_another_way_fails_the_run(
     )
     assert code == 1
     assert f"fails, but not as listed (/Content-Length/): {sample_id('test_broken')}" in out
+
+
+@pytest.mark.parametrize("passes_alone", [True, False])
+def test_a_test_that_only_timed_out_is_run_again_alone_and_must_pass_then(
+    monkeypatch: pytest.MonkeyPatch, passes_alone: bool
+) -> None:
+    again: list[list[str]] = []
+
+    def rerun_alone(test_ids: list[str], args: Any) -> bool:
+        again.append(test_ids)
+        return passes_alone
+
+    monkeypatch.setattr(suite, "rerun_alone", rerun_alone)
+    code, out = judge(monkeypatch, {}, names=("test_passes", "test_slow", "test_broken"))
+    assert again == [[sample_id("test_slow")]]  # not the KeyError one
+    assert code == 1  # test_broken is still unlisted
+    assert f"unexpected failure: {sample_id('test_broken')}" in out
+    slow_failed = f"unexpected failure: {sample_id('test_slow')}" in out
+    assert slow_failed is not passes_alone, out
 
 
 def test_entries_apply_only_to_their_django_series_and_mode() -> None:
