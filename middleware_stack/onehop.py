@@ -51,6 +51,7 @@ from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
 from middleware_stack.exceptions import StackConfigurationError
+from middleware_stack.guards.blocking import mark_hop
 from middleware_stack.routers import AppShape
 from middleware_stack.settings import shown
 from middleware_stack.types import Receive, Scope, Send
@@ -232,6 +233,7 @@ class OneHop:
         listener.add_done_callback(functools.partial(_interrupt, state, task))
         try:
             try:
+                mark_hop()  # an async view's blocking stays charged to Django (checks on)
                 response = await self._hop(state, scope, body_file)
                 await handler.send_response(response, send)  # type: ignore[arg-type]
             except asyncio.CancelledError:

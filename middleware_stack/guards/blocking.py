@@ -26,6 +26,7 @@ or the slow call.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import sys
 import threading
@@ -35,6 +36,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from types import CoroutineType, FrameType, GeneratorType
 from typing import Any, Protocol
+
+from asgiref.sync import AsyncToSync
 
 __all__ = [
     "Owner",
@@ -250,9 +253,41 @@ async def driven(aw: Awaitable[Any], owner: Owner, kind: str = "call") -> Any:
     return await drive(aw, owner, kind)
 
 
+_MAIN_WRAP = AsyncToSync.main_wrap.__code__
+
+#: The owner whose step handed the request's sync work to a thread (the one-hop path,
+#: :mod:`middleware_stack.onehop`), as the request's context carries it there.
+hop_owner: contextvars.ContextVar[Any] = contextvars.ContextVar("middleware_stack_hop_owner")
+
+
+def mark_hop() -> None:
+    """Before sync work goes to a thread: remember whose step sent it.
+
+    An async view inside the sync chain comes back to the loop through asgiref's
+    ``AsyncToSync``, which creates its task from a loop callback, outside every driven
+    step: the task factory finds no owner there, and the view's blocking would be charged
+    to nobody. The thread's context (copied from the request's) carries this owner to it.
+    """
+    owner = thread_state().cur
+    if owner is not None:
+        hop_owner.set(owner)
+
+
+def _hop_owner(coro: Any) -> Any:
+    """The owner of an ``AsyncToSync`` coroutine sent back from a hop, else None."""
+    if coro.cr_code is not _MAIN_WRAP or coro.cr_frame is None:
+        return None
+    context = coro.cr_frame.f_locals.get("context")
+    if isinstance(context, list) and context and isinstance(context[0], contextvars.Context):
+        return context[0].get(hop_owner)
+    return None
+
+
 def _guarded_factory(previous: Any) -> Any:
     def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
         owner = thread_state().cur
+        if owner is None and type(coro) is CoroutineType:
+            owner = _hop_owner(coro)
         if owner is None or type(coro) is not CoroutineType:
             if previous is not None:
                 return previous(loop, coro, **kwargs)
