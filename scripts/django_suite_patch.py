@@ -30,6 +30,7 @@ class Run:
         self.through: set[str] = set()  # tests that sent a request into a stack
         self.results: list[unittest.TestResult] = []
         self.patched: Any = None
+        self.stuck: set[int] = set()  # stacks that did not settle in time (see settle)
 
 
 RUN = Run()
@@ -53,7 +54,7 @@ def settle() -> None:
     ``request_finished`` there); the next test must not count that signal as its own.
     Each test of Django's suite starts as if alone, as it does on Django's own path.
     """
-    busy = [stack for stack in RUN.stacks if _busy(stack)]
+    busy = [stack for stack in RUN.stacks if _busy(stack) and id(stack) not in RUN.stuck]
     if not busy:
         return
     started = time.monotonic()
@@ -61,6 +62,9 @@ def settle() -> None:
     while busy and time.monotonic() < deadline:
         time.sleep(0.005)  # polled: the pool has no event to wait on from this thread
         busy = [stack for stack in busy if _busy(stack)]
+    # A stack still busy now will not settle (a test's event loop closed under its
+    # request): waited for once, never again, so later tests don't each wait it out.
+    RUN.stuck.update(id(stack) for stack in busy)
     RUN.settled.append((RUN.current, time.monotonic() - started, bool(busy)))
 
 

@@ -286,3 +286,23 @@ def test_stack_settings_are_asgi_names_with_python_literals() -> None:
     for bad in ("MIDDLEWARE=[]", "ASGI_THREAD_REUSE", "ASGI_THREAD_REUSE=nope"):
         with pytest.raises(argparse.ArgumentTypeError):
             suite.parse_setting(bad)
+
+
+def test_a_stack_that_never_settles_is_waited_for_once_not_before_every_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Stuck:  # a request whose test's event loop closed under it: never back
+        boundary = Namespace(inflight=1, pool=None)
+
+    class Settles:
+        boundary = Namespace(inflight=0, pool=None)
+
+    run = patching.Run()
+    run.stacks = [Stuck(), Settles()]
+    monkeypatch.setattr(patching, "RUN", run)
+    monkeypatch.setattr(patching, "SETTLE_TIMEOUT", 0.05)
+    for test in ("first", "second", "third"):
+        run.current = test
+        patching.settle()
+    assert run.settled[0][0] == "first" and run.settled[0][2] is True  # waited, left behind
+    assert len(run.settled) == 1  # the later tests did not wait for it again
