@@ -290,14 +290,18 @@ def rerun_alone(test_ids: list[str], args: argparse.Namespace) -> bool:
     when it has the machine to itself is a real failure.
     """
     print(f"\ndjango_suite: timed out, running again alone: {' '.join(test_ids)}")
-    command = [sys.executable, os.path.abspath(__file__), "--rerun", *test_ids]
+    return run_again(["--rerun", *(["--clients"] if args.clients else [])], test_ids, args)
+
+
+def run_again(flags: list[str], test_ids: list[str], args: argparse.Namespace) -> bool:
+    """Run this script on ``test_ids`` alone, with ``flags`` and this run's options;
+    True if it passes."""
+    command = [sys.executable, os.path.abspath(__file__), *flags, *test_ids]
     command += ["--timeout", str(args.timeout)]
     if args.cache:
         command += ["--cache", str(args.cache)]
     if args.checks:
         command += ["--checks", args.checks]
-    if args.clients:
-        command.append("--clients")
     for name, value in args.stack_setting:
         command += ["--stack-setting", f"{name}={value!r}"]
     sys.stdout.flush()
@@ -307,17 +311,7 @@ def rerun_alone(test_ids: list[str], args: argparse.Namespace) -> bool:
 def rerun_with_header_case(test_ids: list[str], args: argparse.Namespace) -> list[str]:
     """Run ``test_ids`` again with Django's header case restored: they must pass."""
     print(f"\ndjango_suite: again with Django's header case restored: {' '.join(test_ids)}")
-    command = [sys.executable, os.path.abspath(__file__), "--header-case", *test_ids]
-    command += ["--timeout", str(args.timeout)]
-    if args.cache:
-        command += ["--cache", str(args.cache)]
-    if args.checks:
-        command += ["--checks", args.checks]
-    for name, value in args.stack_setting:
-        command += ["--stack-setting", f"{name}={value!r}"]
-    sys.stdout.flush()
-    done = subprocess.run(command)
-    if done.returncode:
+    if not run_again(["--header-case"], test_ids, args):
         return ["with Django's header case restored, the tests listed for it still fail"]
     return []
 

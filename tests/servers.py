@@ -13,7 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,3 +126,29 @@ def stop(srv: Server, timeout: float = 15.0) -> int | None:
             os.killpg(srv.process.pid, signal.SIGKILL)
             srv.process.wait()
     return srv.process.returncode
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass (a server in another
+    process has no event to wait on); its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@contextmanager
+def serve_pg_site(pg_port: int, **env: str) -> Iterator[tuple[Server, str]]:
+    """uvicorn serving ``tests.pg_site`` on the PostgreSQL at ``pg_port``, under a fresh
+    ``application_name`` (yielded with the server), so its connections can be counted."""
+    app_name = f"ms_{uuid.uuid4().hex[:8]}"
+    full = {
+        "DJANGO_SETTINGS_MODULE": "tests.pg_site.settings",
+        "PG_PORT": str(pg_port),
+        "PG_APP_NAME": app_name,
+        **env,
+    }
+    with serve("uvicorn", "tests.pg_site.asgi:application", env=full, ready_path="/stats/") as srv:
+        yield srv, app_name

@@ -4,16 +4,16 @@ dirty-connection reset and the thread bound hold (tests/pg_site, served on loopb
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+import functools
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import PG
-from tests.servers import Server, serve
+from tests.servers import Server, serve_pg_site
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
@@ -23,21 +23,7 @@ ONE_HOP = "one-hop (1 hand-over per sync request)"
 
 @pytest.fixture
 def site(postgres: PG) -> Serve:
-    @contextmanager
-    def run(**env: str) -> Iterator[tuple[Server, str]]:
-        app_name = f"ms_{uuid.uuid4().hex[:8]}"
-        full = {
-            "DJANGO_SETTINGS_MODULE": "tests.pg_site.settings",
-            "PG_PORT": str(postgres.port),
-            "PG_APP_NAME": app_name,
-            **env,
-        }
-        with serve(
-            "uvicorn", "tests.pg_site.asgi:application", env=full, ready_path="/stats/"
-        ) as srv:
-            yield srv, app_name
-
-    return run
+    return functools.partial(serve_pg_site, postgres.port)
 
 
 @pytest.mark.parametrize("one_hop", ["1", "0"])

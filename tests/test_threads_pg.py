@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import PG
-from tests.servers import Server, serve
+from tests.servers import Server, serve_pg_site, wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
@@ -22,30 +22,7 @@ Serve = Callable[..., AbstractContextManager[tuple[Server, str]]]
 
 @pytest.fixture
 def site(postgres: PG) -> Serve:
-    @contextmanager
-    def run(**env: str) -> Iterator[tuple[Server, str]]:
-        app_name = f"ms_{uuid.uuid4().hex[:8]}"
-        full = {
-            "DJANGO_SETTINGS_MODULE": "tests.pg_site.settings",
-            "PG_PORT": str(postgres.port),
-            "PG_APP_NAME": app_name,
-            **env,
-        }
-        with serve(
-            "uvicorn", "tests.pg_site.asgi:application", env=full, ready_path="/stats/"
-        ) as srv:
-            yield srv, app_name
-
-    return run
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+    return functools.partial(serve_pg_site, postgres.port)
 
 
 def test_persistent_connections_follow_the_pool_not_the_requests(site: Serve, postgres: PG) -> None:
@@ -69,7 +46,7 @@ def test_conn_max_age_zero_closes_the_connection_after_each_request(
     with site(CONN_MAX_AGE="0") as (srv, app_name), httpx.Client() as c:
         pids = [c.get(f"{srv.url}/db/?n={i}").json()["pid"] for i in range(20)]
         assert len(set(pids)) == 20  # a new backend every request
-        assert wait_for(lambda: postgres.count(app_name) == 0)
+        assert wait_for(lambda: postgres.count(app_name) == 0, 10)
 
 
 def test_a_sync_bearer_verify_using_the_database_keeps_conn_max_age_zero(
@@ -84,7 +61,7 @@ def test_a_sync_bearer_verify_using_the_database_keeps_conn_max_age_zero(
         assert (
             c.get(f"{srv.url}/db/?n=9", headers={"authorization": "Bearer bad"}).status_code == 401
         )
-        assert wait_for(lambda: postgres.count(app_name) == 0), postgres.count(app_name)
+        assert wait_for(lambda: postgres.count(app_name) == 0, 10), postgres.count(app_name)
 
 
 def test_500_concurrent_requests_complete_and_threads_return_to_the_bound(
@@ -110,7 +87,7 @@ def test_500_concurrent_requests_complete_and_threads_return_to_the_bound(
             return bool(s["pool_live"] <= 4 and s["active_threads"] <= before["active_threads"] + 4)
 
         assert wait_for(settled, 20), httpx.get(srv.url + "/stats/").json()
-        assert wait_for(lambda: postgres.count(app_name) == 0)
+        assert wait_for(lambda: postgres.count(app_name) == 0, 10)
 
 
 @pytest.mark.parametrize("atomic_requests", ["0", "1"])

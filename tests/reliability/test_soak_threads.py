@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from tests.conftest import PG
 from tests.reliability.conftest import proc_status
-from tests.servers import serve
+from tests.servers import serve, wait_for
 
 WINDOWS = 5
 PER_WINDOW = 500
@@ -59,15 +57,6 @@ MIX = (
     ("GET", "/fail-tx/", 500),
     ("GET", "/missing/", 404),
 )
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 async def window(url: str, app_name: str) -> tuple[Counter[str], list[str]]:

@@ -6,26 +6,16 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from tests.reliability.conftest import proc_status
-from tests.servers import serve
+from tests.servers import serve, wait_for
 
 CLIENTS = 300
 BODY = 100
 MAX = 4
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def read_response(sock: socket.socket) -> bytes:
