@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
+import json
 import logging
+import os
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +32,7 @@ from tests.asgi import call, http_scope
 from tests.test_guards import Clean, Clean2, ok_app
 
 HERE = __name__
+ROOT = Path(__file__).resolve().parent.parent
 SLEEP = 0.15
 
 
@@ -324,3 +332,52 @@ async def test_a_task_cancelled_before_its_first_step_leaves_no_unawaited_corout
     (coro,) = CancelsATaskBeforeItRuns.coros
     assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
     assert all(c["violations"] == 0 for c in stack.check_report().values())
+
+
+def _schedstat_available() -> bool:
+    return sys.platform == "linux" and os.path.exists(
+        f"/proc/self/task/{threading.get_native_id()}/schedstat"
+    )
+
+
+@pytest.mark.skipif(
+    not _schedstat_available(), reason="needs Linux's per-thread schedstat and CPU affinity"
+)
+def test_a_loop_thread_starved_of_cpu_is_not_blamed_on_the_layer_it_was_in() -> None:
+    """The kernel, not the layer, held the loop: a host busier than its cores (two test
+    runs on two CPUs did this to CI) left the loop thread runnable but off the CPU for
+    40 ms inside a layer that runs for microseconds, and the guard blamed the layer.
+    The time the thread waited for a CPU is not a layer's; CPU work a layer really does
+    is still reported under the same starvation."""
+    cpu = min(os.sched_getaffinity(0))
+    pin = functools.partial(os.sched_setaffinity, 0, {cpu})
+
+    def starved() -> None:
+        pin()
+        os.nice(10)  # a tenth of the CPU beside the busy process at nice 0
+
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=pin)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "tests.starved_loop"],
+            preexec_fn=starved,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+            cwd=ROOT,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        )
+    finally:
+        hog.kill()
+        hog.wait()
+    result = json.loads(out.stdout)
+    assert result["affinity"] == [cpu] and result["nice"] >= 10, result
+    # The scene: requests whose layer burns 4 ms of CPU took longer than the threshold.
+    assert max(result["light_walls_ms"]) > 20, result
+    assert result["light_cpu_wait_ms"] > 20, result
+    light = result["light"]["ASGI_MIDDLEWARE[0] ('__main__.BurnsLittle')"]
+    assert light["blocking"] == 0, (light, out.stderr)
+    heavy = result["heavy"]["ASGI_MIDDLEWARE[0] ('__main__.BurnsMuch')"]
+    assert heavy["blocking"] == 2, (heavy, out.stderr)
+    assert heavy["max_blocking_ms"] >= 40, (heavy, out.stderr)

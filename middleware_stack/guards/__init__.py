@@ -25,7 +25,7 @@ import warnings
 from typing import Any
 
 from middleware_stack.exceptions import ASGIProtocolError, StackConfigurationError, StackWarning
-from middleware_stack.guards import blocking, protocol
+from middleware_stack.guards import blocking, protocol, watchdog
 from middleware_stack.guards.checkpoint import Checkpoint, Frame
 from middleware_stack.settings import blocking_ms as _blocking_ms
 from middleware_stack.types import ASGIApp
@@ -147,7 +147,7 @@ class Guard:
         ms = seconds * 1000
         stats.blocking += 1
         stats.max_blocking_ms = max(stats.max_blocking_ms, ms)
-        stack = blocking.format_stack(blocking.sampled_stack(frame, start, end))
+        stack = watchdog.format_stack(watchdog.sampled_stack(frame, start, end))
         logger.warning(
             "%s held the event loop for %.0f ms %s without awaiting "
             "(ASGI_MIDDLEWARE_BLOCKING_MS = %g). Sampled while it ran:\n%s",

@@ -1,4 +1,4 @@
-"""Who held the event loop: driven steps, timestamped hand-overs, a watchdog.
+"""Who held the event loop: driven steps and their timestamped hand-overs.
 
 asyncio's debug mode can only name the *task* that blocked. To name the *layer*, the
 outermost guarded boundary of a request drives its coroutine one step (one
@@ -16,11 +16,9 @@ that called it (see ``guards.checkpoint``), and tells the task factory who spawn
 task: a coroutine scheduled during a guarded step is driven, and charged, as the
 spawning layer's ``"task"``.
 
-A watchdog thread wakes every few milliseconds; when the loop thread has been inside
-the same step for longer than the interval, it records that thread's Python stack
-(``sys._current_frames``) with the frame then current. A layer reported over the
-threshold gets the sample taken while its code ran, which shows the ``time.sleep(...)``
-or the slow call.
+Only the step is timed here; the stack sample a report shows, and the time the loop's
+thread waited for a CPU (taken off, since a loaded host's delay is not a layer's), come
+from the watchdog thread in :mod:`middleware_stack.guards.watchdog`.
 """
 
 from __future__ import annotations
@@ -28,16 +26,16 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
-import sys
-import threading
 import time
 import types
-from collections import deque
 from collections.abc import Awaitable, Callable, Generator
-from types import CoroutineType, FrameType, GeneratorType
+from types import CoroutineType, GeneratorType
 from typing import Any, Protocol
 
 from asgiref.sync import AsyncToSync
+
+from middleware_stack.guards import watchdog
+from middleware_stack.guards.watchdog import ThreadState, thread_state
 
 __all__ = [
     "Owner",
@@ -47,13 +45,12 @@ __all__ = [
     "driven",
     "install_task_factory",
     "server_side",
+    "start_watchdog",
     "thread_state",
 ]
 
 perf_counter = time.perf_counter
 
-#: A stack sample: (perf_counter time, owner frame, [(file, line, function), ...]).
-Sample = tuple[float, Any, list[tuple[str, int, str]]]
 #: One hand-over inside a driven step: (perf_counter time, frame now running, kind).
 Entry = tuple[float, Any, Any]
 
@@ -71,34 +68,15 @@ class Owner(Protocol):
     def threshold(self) -> float: ...
 
 
-class ThreadState:
-    """The loop thread's step bookkeeping, read by the watchdog without locks."""
-
-    __slots__ = ("cur", "ident", "kind", "log", "loop", "samples", "start")
-
-    def __init__(self) -> None:
-        self.cur: Any = None  # the frame whose code runs now; None outside guarded steps
-        self.kind: Any = None  # which of its code: "call", "send", "receive" or "task"
-        self.log: list[Entry] | None = None  # hand-overs of the driven step, else None
-        self.start = 0.0  # perf_counter at the start of the driven step
-        self.loop: Any = None
-        self.ident = threading.get_ident()
-        self.samples: deque[Sample] = deque(maxlen=32)
-
-
-_local = threading.local()
-_states: dict[int, ThreadState] = {}
 #: The lowest threshold of any guard: a shorter step cannot hold a report.
 _min_threshold = math.inf
 
 
-def thread_state() -> ThreadState:
-    try:
-        return _local.state  # type: ignore[no-any-return]
-    except AttributeError:
-        state = _local.state = ThreadState()
-        _states[state.ident] = state
-        return state
+def start_watchdog(threshold: float) -> None:
+    """Blocking is attributed from now on: long steps are looked at, the watchdog runs."""
+    global _min_threshold
+    _min_threshold = min(_min_threshold, threshold)
+    watchdog.start(threshold)
 
 
 def iterator(aw: Awaitable[Any]) -> Any:
@@ -168,21 +146,29 @@ def _end_step(tls: ThreadState, log: list[Entry], outer: Any, start: float) -> N
         tls.cur = tls.kind = None
         if end - start > _min_threshold:
             log.append((end, None, None))
-            _blame(log, start, end)
+            _blame(tls, log, start, end)
     else:
         tls.cur, tls.kind = outer
         log.append((end, outer[0], outer[1]))
 
 
-def _blame(log: list[Entry], start: float, end: float) -> None:
-    """Sum each (frame, kind)'s stretches of a long step; report those over threshold."""
+def _blame(tls: ThreadState, log: list[Entry], start: float, end: float) -> None:
+    """Sum each (frame, kind)'s stretches of a long step; report those over threshold.
+
+    A frame's share of the time the thread waited for a CPU during the step (in
+    proportion to its stretches) is not its own: it is taken off before the comparison.
+    """
     own: dict[tuple[Any, Any], float] = {}
     for i in range(len(log) - 1):
         when, frame, kind = log[i]
         if frame is not None:
             key = (frame, kind)
             own[key] = own.get(key, 0.0) + log[i + 1][0] - when
+    if not any(seconds > frame.threshold for (frame, _), seconds in own.items()):
+        return
+    share = watchdog.cpu_wait(tls, start, end) / (end - start)
     for (frame, kind), seconds in own.items():
+        seconds -= seconds * share
         if seconds > frame.threshold:
             frame.blocked(kind, seconds, start, end)
 
@@ -317,84 +303,3 @@ def install_task_factory(loop: asyncio.AbstractEventLoop) -> None:
     if getattr(current, "middleware_stack_guard", False):
         return
     loop.set_task_factory(_guarded_factory(current))
-
-
-# -- the watchdog ----------------------------------------------------------------------
-
-_PACKAGE = __file__.rsplit("/", 1)[0]
-_watchdog: threading.Thread | None = None
-_interval = 0.010
-_lock = threading.Lock()
-
-
-def _extract(frame: FrameType | None, limit: int = 40) -> list[tuple[str, int, str]]:
-    out: list[tuple[str, int, str]] = []
-    while frame is not None and len(out) < limit:
-        code = frame.f_code
-        out.append((code.co_filename, frame.f_lineno, code.co_name))
-        frame = frame.f_back
-    return out
-
-
-def _watch() -> None:
-    current_frames = sys._current_frames
-    while True:
-        time.sleep(_interval)
-        now = perf_counter()
-        stuck = [
-            s for s in list(_states.values()) if s.log is not None and now - s.start > _interval
-        ]
-        if not stuck:
-            continue
-        frames = current_frames()
-        for state in stuck:
-            owner = state.cur
-            if owner is not None:
-                state.samples.append((now, owner, _extract(frames.get(state.ident))))
-
-
-def start_watchdog(threshold: float) -> None:
-    """Start the shared watchdog thread (once), sampling at least twice per threshold."""
-    global _watchdog, _interval, _min_threshold
-    with _lock:
-        _min_threshold = min(_min_threshold, threshold)
-        _interval = max(0.005, min(_interval, threshold / 2))
-        if _watchdog is None or not _watchdog.is_alive():
-            _watchdog = threading.Thread(
-                target=_watch, name="middleware_stack-watchdog", daemon=True
-            )
-            _watchdog.start()
-
-
-def sampled_stack(owner: Owner, start: float, end: float) -> list[tuple[str, int, str]] | None:
-    """The first stack sampled while ``owner``'s step ran between ``start`` and ``end``."""
-    for when, frame, stack in owner.tls.samples:
-        if frame is owner and start <= when <= end + _interval:
-            return stack
-    return None
-
-
-def format_stack(stack: list[tuple[str, int, str]] | None, depth: int = 4) -> str:
-    """The innermost frames of the step, outside this package, innermost last."""
-    if not stack:
-        return "    (no stack sample: the watchdog did not run during the step)"
-    import linecache
-
-    keep: list[tuple[str, int, str]] = []
-    for filename, lineno, name in stack:
-        if "/asyncio/" in filename:
-            if keep:
-                break  # reached the event loop: the rest is the loop's caller
-            continue
-        if filename.startswith(_PACKAGE):
-            continue
-        keep.append((filename, lineno, name))
-        if len(keep) == depth:
-            break
-    lines = []
-    for filename, lineno, name in reversed(keep):
-        lines.append(f'    File "{filename}", line {lineno}, in {name}')
-        source = linecache.getline(filename, lineno).strip()
-        if source:
-            lines.append(f"      {source}")
-    return "\n".join(lines) or "    (only asyncio frames were running)"

@@ -25,15 +25,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from middleware_stack.guards import protocol
-from middleware_stack.guards.blocking import (
-    ThreadState,
-    _local,
-    charged,
-    driven,
-    install_task_factory,
-    server_side,
-    thread_state,
-)
+from middleware_stack.guards.blocking import charged, driven, install_task_factory, server_side
+from middleware_stack.guards.watchdog import ThreadState, _local, thread_state
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
