@@ -13,7 +13,7 @@ import httpx
 
 from tests.conftest import PG
 from tests.reliability.conftest import proc_status
-from tests.servers import Server, serve, stop
+from tests.servers import Server, serve, stop, wait_for
 
 
 def raw(server: Server, request: bytes, then: Callable[[socket.socket], None]) -> None:
@@ -70,7 +70,14 @@ def test_client_disconnects_leave_nothing_behind(example_server: Server) -> None
             b"GET /api/slow/?s=2 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
             wait_then_close,
         )
-    time.sleep(2.5)  # the slow views would have finished by now
+
+    def timing_lines(what: str) -> list[str]:
+        return [x for x in example_server.log().splitlines() if f"timing: {what}" in x]
+
+    # Each request's timing line is written when it ends: the slow views end 2 s after
+    # they started, later on a loaded host. Wait for all 15, bounded, not a fixed time.
+    wanted = ("GET /api/stream/", "GET /api/slow/", "POST /api/hello/")
+    wait_for(lambda: all(len(timing_lines(w)) >= 5 for w in wanted), 60)
     after = settle(example_server, baseline)
     assert after["Threads"] <= baseline["Threads"] + 8, (baseline, after)
     assert after["fds"] <= baseline["fds"] + 2, (baseline, after)
