@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from middleware_stack.test.exchange import run
 from middleware_stack.types import ASGIApp, Message
 from middleware_stack.types import Receive as ASGIReceive
 from middleware_stack.types import Send as ASGISend
@@ -76,29 +77,10 @@ async def call(
     scope: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Response:
-    """Run one HTTP request through ``app``; the client disconnects after the response."""
+    """Run one HTTP request through ``app``; the client disconnects after the response
+    (the test client's own exchange, so the two cannot drift apart)."""
     scope = scope if scope is not None else http_scope(method, path, headers, **extra)
-    sent: list[Message] = []
-    done = asyncio.Event()
-    request_sent = False
-
-    async def receive() -> Message:
-        nonlocal request_sent
-        if not request_sent:
-            request_sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            done.set()
-
-    try:
-        await app(scope, receive, send)
-    finally:
-        done.set()
+    sent = (await run(app, scope, body)).messages
     start = next((m for m in sent if m["type"] == "http.response.start"), None)
     assert start is not None, f"no http.response.start in {sent!r}"
     body_out = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
