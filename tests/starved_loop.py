@@ -1,8 +1,9 @@
 """Run as ``python -m tests.starved_loop``: a checked stack whose loop thread is starved.
 
-The parent test (``test_guards_blocking``) pins this process to one CPU at a low
-priority beside a busy process, so the kernel leaves the loop thread waiting for that
-CPU for tens of milliseconds in the middle of a layer's code. Each layer here burns a
+The parent test (``test_guards_blocking``) pins this process to one CPU, 10 nice levels
+below a busy process pinned there too, so the kernel leaves the loop thread (and the
+watchdog thread) waiting for that CPU for tens of milliseconds in the middle of a
+layer's code, as a host busier than its cores does. Each layer here burns a
 fixed amount of the thread's *CPU time* (not wall time, which the starvation stretches),
 so what a layer really holds is known. Prints one JSON object.
 """

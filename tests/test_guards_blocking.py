@@ -350,11 +350,14 @@ def test_a_loop_thread_starved_of_cpu_is_not_blamed_on_the_layer_it_was_in() -> 
     The time the thread waited for a CPU is not a layer's; CPU work a layer really does
     is still reported under the same starvation."""
     cpu = min(os.sched_getaffinity(0))
+    nice = os.nice(0)
+    if nice > 9:
+        pytest.skip(f"running at nice {nice}: no room for a process 10 levels below")
     pin = functools.partial(os.sched_setaffinity, 0, {cpu})
 
     def starved() -> None:
         pin()
-        os.nice(10)  # a tenth of the CPU beside the busy process at nice 0
+        os.nice(10)  # a tenth of the busy process's share of the CPU
 
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=pin)
     try:
@@ -372,7 +375,7 @@ def test_a_loop_thread_starved_of_cpu_is_not_blamed_on_the_layer_it_was_in() -> 
         hog.kill()
         hog.wait()
     result = json.loads(out.stdout)
-    assert result["affinity"] == [cpu] and result["nice"] >= 10, result
+    assert result["affinity"] == [cpu] and result["nice"] == nice + 10, result
     # The scene: requests whose layer burns 4 ms of CPU took longer than the threshold.
     assert max(result["light_walls_ms"]) > 20, result
     assert result["light_cpu_wait_ms"] > 20, result

@@ -41,15 +41,14 @@ class ThreadState:
     """A loop thread's step bookkeeping, read by the watchdog without locks."""
 
     __slots__ = (
+        "clock",
         "cur",
         "ident",
         "kind",
         "log",
         "loop",
         "samples",
-        "sched",
         "start",
-        "waits",
     )
 
     def __init__(self) -> None:
@@ -60,9 +59,7 @@ class ThreadState:
         self.loop: Any = None
         self.ident = threading.get_ident()
         self.samples: deque[Sample] = deque(maxlen=32)
-        #: (perf_counter time, seconds this thread had waited for a CPU, cumulative)
-        self.waits: deque[tuple[float, float]] = deque(maxlen=256)
-        self.sched = _open_schedstat(threading.get_native_id())
+        self.clock = WaitClock.of(threading.get_native_id())
 
 
 _local = threading.local()
@@ -81,60 +78,78 @@ def thread_state() -> ThreadState:
 # -- waiting for a CPU -----------------------------------------------------------------
 
 
-def _open_schedstat(native_id: int) -> int | None:
-    try:
-        fd = os.open(f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY)
-    except OSError:
-        return None
-    if _read_wait(fd) is None:
-        os.close(fd)
-        return None
-    return fd
+class WaitClock:
+    """One thread's count of the time it spent runnable but off the CPU, read by any
+    thread: the kernel's count now, and the counts the watchdog took at its ticks."""
 
+    __slots__ = ("fd", "ticks")
 
-def _read_wait(fd: int) -> float | None:
-    """Seconds the thread has spent runnable but off the CPU, since it started."""
-    try:
-        return int(os.pread(fd, 64, 0).split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return None
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+        #: (perf_counter time, seconds waited since the thread started)
+        self.ticks: deque[tuple[float, float]] = deque(maxlen=256)
 
+    @classmethod
+    def of(cls, native_id: int) -> WaitClock | None:
+        """The clock of a thread of this process; None where the kernel keeps none."""
+        try:
+            fd = os.open(f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY)
+        except OSError:
+            return None
+        clock = cls(fd)
+        if clock.read() is None:
+            return None
+        clock.tick(perf_counter())  # the first step's anchor: it starts right after this
+        return clock
 
-def _record_wait(state: ThreadState, now: float) -> None:
-    fd = state.sched
-    if fd is None:
-        return
-    waited = _read_wait(fd)
-    if waited is None:  # the thread has exited
-        state.sched = None
-        os.close(fd)
-        return
-    state.waits.append((now, waited))
+    def read(self) -> float | None:
+        fd = self.fd
+        if fd is None:
+            return None
+        try:
+            return int(os.pread(fd, 64, 0).split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):  # the thread has exited
+            self.fd = None
+            os.close(fd)
+            return None
+
+    def tick(self, now: float) -> None:
+        waited = self.read()
+        if waited is not None:
+            self.ticks.append((now, waited))
+
+    def since(self, start: float) -> float:
+        """The wait since the last tick at or before ``start``: an over-estimate by the
+        wait between that tick and ``start``, never an under-estimate."""
+        now = self.read()
+        if now is None:
+            return 0.0
+        before = None
+        for when, waited in reversed(self.ticks):
+            if when <= start:
+                before = waited
+                break
+        if before is None:  # no tick before the step is left: the oldest inside it
+            if not self.ticks:
+                return 0.0
+            before = self.ticks[0][1]
+        return max(0.0, now - before)
 
 
 def cpu_wait(state: ThreadState, start: float, end: float) -> float:
-    """Seconds the thread waited for a CPU between ``start`` and ``end`` (now, or just
-    before): the kernel's count now, minus its count at the last tick at or before
-    ``start``. An over-estimate by the wait between that tick and ``start``, never an
-    under-estimate, so a loaded host cannot turn its own delay into a report.
-    Called on the thread itself, only for a step already longer than the threshold.
+    """Seconds of the step from ``start`` to ``end`` (now, or just before) that the loop
+    thread spent runnable but off the CPU. Called on that thread, only for a step
+    already over the threshold.
+
+    Not counted: the time it sleeps waiting for the GIL while another thread that holds
+    or was just handed the GIL waits for a CPU (a Django worker, or the watchdog itself
+    at its tick). Those waits overlap the loop thread's own work on another core too, so
+    they cannot be told apart from it and stay the layer's.
     """
-    fd = state.sched
-    if fd is None:
+    clock = state.clock
+    if clock is None:
         return 0.0
-    now = _read_wait(fd)
-    if now is None:
-        return 0.0
-    before = None
-    for when, waited in reversed(state.waits):
-        if when <= start:
-            before = waited
-            break
-    if before is None:  # no tick before the step is left: take the oldest inside it
-        if not state.waits:
-            return 0.0
-        before = state.waits[0][1]
-    return max(0.0, min(now - before, end - start))
+    return min(clock.since(start), end - start)
 
 
 # -- the watchdog thread ---------------------------------------------------------------
@@ -161,7 +176,8 @@ def _watch() -> None:
         now = perf_counter()
         states = list(_states.values())
         for state in states:
-            _record_wait(state, now)
+            if state.clock is not None:
+                state.clock.tick(now)
         stuck = [s for s in states if s.log is not None and now - s.start > _interval]
         if not stuck:
             continue
