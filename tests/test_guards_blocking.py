@@ -384,3 +384,34 @@ def test_a_loop_thread_starved_of_cpu_is_not_blamed_on_the_layer_it_was_in() -> 
     heavy = result["heavy"]["ASGI_MIDDLEWARE[0] ('__main__.BurnsMuch')"]
     assert heavy["blocking"] == 2, (heavy, out.stderr)
     assert heavy["max_blocking_ms"] >= 40, (heavy, out.stderr)
+
+
+def _open_schedstat_files() -> list[str]:
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.endswith("/schedstat"):
+                out.append(target)
+    return out
+
+
+@pytest.mark.skipif(not _schedstat_available(), reason="needs Linux's per-thread schedstat")
+def test_loop_threads_that_exit_leave_no_cpu_wait_file_open() -> None:
+    """Each loop thread's CPU-wait count is a file kept open; ``async_to_sync`` from sync
+    code (a test client, a management command) starts a loop thread per call, so a file
+    per call would run a long process out of descriptors."""
+    stack = build_stack(ok_app, [Clean], checks="warn")  # blocking attributed: watchdog on
+
+    def one_request() -> None:
+        assert asyncio.run(call(stack)).body == b"ok"
+
+    before = len(_open_schedstat_files())
+    for _ in range(20):
+        t = threading.Thread(target=one_request)
+        t.start()
+        t.join()
+    deadline = time.monotonic() + 10
+    while len(_open_schedstat_files()) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_open_schedstat_files()) <= before, _open_schedstat_files()

@@ -47,6 +47,7 @@ class ThreadState:
         "kind",
         "log",
         "loop",
+        "native",
         "samples",
         "start",
     )
@@ -59,11 +60,14 @@ class ThreadState:
         self.loop: Any = None
         self.ident = threading.get_ident()
         self.samples: deque[Sample] = deque(maxlen=32)
-        self.clock = WaitClock.of(threading.get_native_id())
+        self.native = threading.get_native_id()
+        # Only while blocking is attributed (the watchdog runs and closes a dead
+        # thread's clock); a thread met before the watchdog started gets one at a tick.
+        self.clock = WaitClock.of(self.native) if _watchdog is not None else None
 
 
 _local = threading.local()
-_states: dict[int, ThreadState] = {}
+_states: dict[int, ThreadState] = {}  # by native thread id
 
 
 def thread_state() -> ThreadState:
@@ -71,7 +75,10 @@ def thread_state() -> ThreadState:
         return _local.state  # type: ignore[no-any-return]
     except AttributeError:
         state = _local.state = ThreadState()
-        _states[state.ident] = state
+        gone = _states.get(state.native)  # a thread that exited had this id
+        if gone is not None and gone.clock is not None:
+            gone.clock.close()
+        _states[state.native] = state
         return state
 
 
@@ -109,9 +116,13 @@ class WaitClock:
         try:
             return int(os.pread(fd, 64, 0).split()[1]) / 1e9
         except (OSError, IndexError, ValueError):  # the thread has exited
-            self.fd = None
-            os.close(fd)
+            self.close()
             return None
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
 
     def tick(self, now: float) -> None:
         waited = self.read()
@@ -156,6 +167,8 @@ def cpu_wait(state: ThreadState, start: float, end: float) -> float:
 
 _PACKAGE = __file__.rsplit("/", 1)[0]
 _watchdog: threading.Thread | None = None
+#: Whether this kernel keeps per-thread CPU-wait counts (Linux's schedstat).
+_HAS_CLOCKS = os.path.exists(f"/proc/self/task/{threading.get_native_id()}/schedstat")
 _interval = 0.010
 _lock = threading.Lock()
 
@@ -176,8 +189,7 @@ def _watch() -> None:
         now = perf_counter()
         states = list(_states.values())
         for state in states:
-            if state.clock is not None:
-                state.clock.tick(now)
+            _tick(state, now)
         stuck = [s for s in states if s.log is not None and now - s.start > _interval]
         if not stuck:
             continue
@@ -186,6 +198,24 @@ def _watch() -> None:
             owner = state.cur
             if owner is not None:
                 state.samples.append((now, owner, _extract(frames.get(state.ident))))
+
+
+def _tick(state: ThreadState, now: float) -> None:
+    """Read the thread's CPU wait; forget a thread that has exited."""
+    clock = state.clock
+    if clock is None and _HAS_CLOCKS:
+        clock = state.clock = WaitClock.of(state.native)
+        if clock is None:  # no such thread any more
+            _forget(state)
+    elif clock is not None:
+        clock.tick(now)
+        if clock.fd is None:
+            _forget(state)
+
+
+def _forget(state: ThreadState) -> None:
+    if _states.get(state.native) is state:
+        del _states[state.native]
 
 
 def start(threshold: float) -> None:
