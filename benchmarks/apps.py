@@ -300,6 +300,12 @@ def _wsgi(floor: bool, startproject: bool = False) -> ASGIApp:
     return build(floor, startproject)
 
 
+def _sketch() -> ASGIApp:
+    from benchmarks.sketch import build
+
+    return build()
+
+
 def _floor_checked(app: ASGIApp) -> ASGIApp:
     """The layers of ``S/B-warn`` around the same boundary, in the leanest checker."""
     from benchmarks.floor_checks import floor_stack
@@ -328,6 +334,7 @@ DJANGO_APPS: dict[str, tuple[str, Callable[[], ASGIApp]]] = {
     "W-floor": ("the floor: WSGIHandler through one run_in_executor hand-off", lambda: _wsgi(True)),
     "W-mw": ("WSGIHandler directly, startproject's MIDDLEWARE", lambda: _wsgi(False, True)),
     "W-floor-mw": ("the floor, startproject's MIDDLEWARE", lambda: _wsgi(True, True)),
+    "sketch-mw": ("issue 21's one-hop sketch (a bound), startproject's MIDDLEWARE", lambda: _sketch()),
 }  # fmt: skip
 
 RAW_APPS: dict[str, tuple[str, Callable[[ASGIApp], ASGIApp]]] = {

@@ -35,7 +35,7 @@ from benchmarks import apps
 from benchmarks.apps import ORIGIN
 from benchmarks.cases import API, CORS_PRE, PREFLIGHT, STACKED
 from benchmarks.driver import Request
-from benchmarks.targets import GUNICORN_GTHREAD, GUNICORN_SYNC, UVICORN_MW
+from benchmarks.targets import GUNICORN_GTHREAD, GUNICORN_SYNC, UVICORN_MW, UVICORN_SKETCH
 
 WRK = "/usr/bin/wrk"
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +56,8 @@ ENDPOINTS: tuple[tuple[str, str, Request], ...] = (
 #: The WSGI comparison's servers: name -> (command after ``python -m``, BENCH_APP).
 WSGI_SERVERS: dict[str, tuple[list[str], str]] = {
     "uvicorn -w2 S0-mw": (["uvicorn", "benchmarks.serve:application", "--workers", "2"], "S0-mw"),
+    "uvicorn -w2 sketch-mw": (["uvicorn", "benchmarks.serve:application", "--workers", "2"],
+                              "sketch-mw"),
     "gunicorn sync -w2": (["gunicorn", "benchmarks.serve_wsgi:application", "-w", "2",
                            "-k", "sync"], ""),
     "gunicorn gthread -w2 -t4": (["gunicorn", "benchmarks.serve_wsgi:application", "-w", "2",
@@ -64,6 +66,7 @@ WSGI_SERVERS: dict[str, tuple[list[str], str]] = {
 
 WSGI_ENDPOINTS: tuple[tuple[str, str, Request], ...] = (
     (UVICORN_MW, "uvicorn -w2 S0-mw", Request(path="/sync/")),
+    (UVICORN_SKETCH, "uvicorn -w2 sketch-mw", Request(path="/sync/")),
     (GUNICORN_SYNC, "gunicorn sync -w2", Request(path="/sync/")),
     (GUNICORN_GTHREAD, "gunicorn gthread -w2 -t4", Request(path="/sync/")),
 )
@@ -168,6 +171,17 @@ class Server:
                 continue
             total += sum(int(f) for f in fields[11:15])
         return total / os.sysconf("SC_CLK_TCK")
+
+    def cpu_by_process(self) -> dict[int, float]:
+        """utime+stime of each of the server's processes (not reaped children's)."""
+        out: dict[int, float] = {}
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return out
 
     def rss_mb(self) -> float:
         """Resident memory of the server's processes, summed."""
@@ -313,12 +327,19 @@ def run_e2e(
                 k = r % len(live) if live else 0
                 for name, server, request, script in live[k:] + live[:k]:
                     args = _wrk_args(server.port, request, script, seconds, _connections(name))
-                    cpu0 = server.cpu_seconds()
+                    cpu0, split0 = server.cpu_seconds(), server.cpu_by_process()
                     done = subprocess.run(
                         [wrk, *args[1:]], capture_output=True, text=True, timeout=seconds + 60
                     )
                     cpu = server.cpu_seconds() - cpu0
                     run = parse_wrk(done.stdout)
+                    if cpu > 0 and len(split0) > 1:
+                        # How the load spread over the workers: the busiest one's share of
+                        # the server's CPU (uvicorn's workers share one listening socket,
+                        # and one may accept all of wrk's keep-alive connections).
+                        split = server.cpu_by_process()
+                        busiest = max(split[p] - split0.get(p, 0.0) for p in split)
+                        run["busiest_worker_cpu_share"] = round(busiest / cpu, 2)
                     run["round"] = r
                     run["server_rss_mb"] = round(server.rss_mb(), 1)
                     if run.get("requests"):

@@ -169,3 +169,28 @@ def test_failed_requests_still_exit_one_under_strict(small_result, monkeypatch, 
     broken["inprocess"]["failures"] = {"timing": ["check: status 500, expected 200"]}
     broken["targets"] = targets.targets(broken)
     assert _main(monkeypatch, broken, tmp_path, "--strict") == 1
+
+
+async def test_the_sketch_serves_startproject_middleware_with_one_hand_over_per_request():
+    """The e2e bound (issue 21's sketch) runs the same project: startproject's
+    middleware answers (X-Frame-Options), on its one pool thread, one submit each."""
+    from benchmarks.driver import Recording
+    from benchmarks.sketch import Sketch
+
+    with apps.django_environment():
+        from benchmarks.django_settings import STARTPROJECT_MIDDLEWARE
+
+        app = Sketch(STARTPROJECT_MIDDLEWARE)
+        scope = {"type": "http", "method": "GET", "path": "/sync/", "raw_path": b"/sync/",
+                 "root_path": "", "query_string": b"", "headers": [(b"host", b"testserver")],
+                 "server": ("testserver", 80), "client": ("127.0.0.1", 2)}  # fmt: skip
+        try:
+            with count_handovers() as handovers:
+                for _ in range(3):
+                    ex = Recording()
+                    await app(dict(scope), ex.receive, ex.send)
+                    assert ex.status == 200 and ex.body == b"hello"
+                    assert (b"X-Frame-Options", b"DENY") in ex.headers
+        finally:
+            app.pool.shutdown(wait=True)
+    assert handovers == {"ThreadPoolExecutor": 3}
