@@ -55,6 +55,7 @@ from middleware_stack.guards.blocking import mark_hop
 from middleware_stack.routers import AppShape
 from middleware_stack.settings import shown
 from middleware_stack.types import Receive, Scope, Send
+from middleware_stack.worker import settle_here
 
 __all__ = ["OVERRIDES", "OneHop", "choose", "loaded_middleware", "why_not"]
 
@@ -273,7 +274,10 @@ class OneHop:
         except BaseException:
             # No response to close: request_finished still fires, once, on this thread.
             state.closed = True
-            signals.request_finished.send(sender=self.handler_class)
+            try:
+                signals.request_finished.send(sender=self.handler_class)
+            finally:
+                settle_here()
             raise
         with state.lock:
             state.response = response
@@ -285,6 +289,9 @@ class OneHop:
                 response.close()
             except Exception as exc:  # a request_finished receiver raised
                 state.close_error = exc
+            # The request's last sync call: reset the connections it left dirty now,
+            # not in one more wake-up of this thread at release (see threads).
+            settle_here()
         return response
 
     async def _finish(self, state: _Request) -> None:

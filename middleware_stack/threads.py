@@ -21,6 +21,8 @@ a request cancelled in the middle of a sync call never shares its thread with th
 request while that call still runs. On release, ``on_release`` is queued on the worker
 ahead of anything a later request sends it: the boundary resets there the database
 connections a request left in a transaction (see :mod:`middleware_stack.dbstate`).
+A request whose last sync call already ran it there (``worker.settle_here``, the one-hop
+path) and made no call since is released without it: no extra wake-up of the thread.
 Tasks a request leaves running are refused by asgiref after the context exits
 (RuntimeError), so they cannot use a pooled thread.
 """
@@ -70,7 +72,8 @@ class Lease(Executor):
 
     It holds no thread until its first call; then it takes a worker from the pool, or
     queues its calls until one is free. A request keeps its worker to the end (Django
-    runs all of a request's sync code on one thread); a ``per_call`` lease (websockets)
+    runs all of a request's sync code on one thread), or, on the one-hop path, until its
+    last call has settled it (:meth:`ExecutorPool._hand_on`); a ``per_call`` lease (websockets)
     gives it back whenever no call of its own is queued or running, so an open
     connection holds a thread only while its sync code runs.
     """
@@ -107,6 +110,7 @@ class Lease(Executor):
     def _assign(self, worker: WorkerExecutor) -> None:
         """Called under the pool's lock: the worker is ours; send it what we queued."""
         self.worker = worker
+        worker.owner = self
         waiting, self._waiting = self._waiting, None
         for item in waiting or ():
             worker.push(item)
@@ -207,8 +211,33 @@ class ExecutorPool:
                 return None
         if worker is None:
             worker = WorkerExecutor()
+            worker.on_release = self.on_release
+            worker.hand_on = self._hand_on
         lease.worker = worker
+        worker.owner = lease
         return worker
+
+    def _hand_on(self, worker: WorkerExecutor) -> None:
+        """On ``worker``'s thread, its request's last call done and settled: hand it
+        straight to the first request waiting at the bound, whose calls then run next
+        without the thread going to sleep (and without a round trip through the loop,
+        which would release it only after the response is sent); with nobody waiting,
+        put it back among the idle ones now."""
+        with self._lock:
+            lease = worker.owner
+            if lease is None or lease.worker is not worker or lease.closed or lease.per_call:
+                return
+            if self._waiters:
+                lease.worker = None  # it ends without a worker; a late call takes another
+                self._waiters.popleft()._assign(worker)
+            elif not self.closed and len(self._idle) < self.idle_max:
+                # Back now, not once the response is sent: the next request takes this
+                # warm thread. (At the idle bound, or closing, the release on the loop
+                # does it, and schedules the trim or the retirement.)
+                lease.worker = None
+                worker.owner = None
+                worker.idle_since = time.monotonic()
+                self._idle.append(worker)
 
     def _queue_call(self, lease: Lease, item: _WorkItem) -> bool:
         """Queue a call of a lease waiting for a worker; False if one came meanwhile."""
@@ -223,7 +252,7 @@ class ExecutorPool:
             return True
 
     def _release_worker(self, worker: WorkerExecutor) -> None:
-        if self.on_release is not None:
+        if self.on_release is not None and not worker.settled():
             worker.after(self.on_release)  # before any later request's call on it
         loop = asyncio.get_running_loop()
         if worker.when_idle(lambda: self._release_later(worker, loop)):
