@@ -300,6 +300,13 @@ def _wsgi(floor: bool, startproject: bool = False) -> ASGIApp:
     return build(floor, startproject)
 
 
+def _startproject_bound(threads: int) -> ASGIApp:
+    from django.test import override_settings
+
+    with override_settings(ASGI_THREAD_POOL_MAX=threads):
+        return _startproject(stack=True)
+
+
 def _sketch() -> ASGIApp:
     from benchmarks.sketch import build
 
@@ -334,6 +341,7 @@ DJANGO_APPS: dict[str, tuple[str, Callable[[], ASGIApp]]] = {
     "W-floor": ("the floor: WSGIHandler through one run_in_executor hand-off", lambda: _wsgi(True)),
     "W-mw": ("WSGIHandler directly, startproject's MIDDLEWARE", lambda: _wsgi(False, True)),
     "W-floor-mw": ("the floor, startproject's MIDDLEWARE", lambda: _wsgi(True, True)),
+    "S0-mw-t1": ("S0-mw with ASGI_THREAD_POOL_MAX = 1 (one sync request at a time, as gunicorn sync)", lambda: _startproject_bound(1)),
     "sketch-mw": ("issue 21's one-hop sketch (a bound), startproject's MIDDLEWARE", lambda: _sketch()),
 }  # fmt: skip
 

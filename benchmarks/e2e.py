@@ -35,7 +35,13 @@ from benchmarks import apps
 from benchmarks.apps import ORIGIN
 from benchmarks.cases import API, CORS_PRE, PREFLIGHT, STACKED
 from benchmarks.driver import Request
-from benchmarks.targets import GUNICORN_GTHREAD, GUNICORN_SYNC, UVICORN_MW, UVICORN_SKETCH
+from benchmarks.targets import (
+    GUNICORN_GTHREAD,
+    GUNICORN_SYNC,
+    UVICORN_MW,
+    UVICORN_MW_T1,
+    UVICORN_SKETCH,
+)
 
 WRK = "/usr/bin/wrk"
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +62,8 @@ ENDPOINTS: tuple[tuple[str, str, Request], ...] = (
 #: The WSGI comparison's servers: name -> (command after ``python -m``, BENCH_APP).
 WSGI_SERVERS: dict[str, tuple[list[str], str]] = {
     "uvicorn -w2 S0-mw": (["uvicorn", "benchmarks.serve:application", "--workers", "2"], "S0-mw"),
+    "uvicorn -w2 S0-mw-t1": (["uvicorn", "benchmarks.serve:application", "--workers", "2"],
+                             "S0-mw-t1"),
     "uvicorn -w2 sketch-mw": (["uvicorn", "benchmarks.serve:application", "--workers", "2"],
                               "sketch-mw"),
     "gunicorn sync -w2": (["gunicorn", "benchmarks.serve_wsgi:application", "-w", "2",
@@ -66,6 +74,7 @@ WSGI_SERVERS: dict[str, tuple[list[str], str]] = {
 
 WSGI_ENDPOINTS: tuple[tuple[str, str, Request], ...] = (
     (UVICORN_MW, "uvicorn -w2 S0-mw", Request(path="/sync/")),
+    (UVICORN_MW_T1, "uvicorn -w2 S0-mw-t1", Request(path="/sync/")),
     (UVICORN_SKETCH, "uvicorn -w2 sketch-mw", Request(path="/sync/")),
     (GUNICORN_SYNC, "gunicorn sync -w2", Request(path="/sync/")),
     (GUNICORN_GTHREAD, "gunicorn gthread -w2 -t4", Request(path="/sync/")),

@@ -22,7 +22,8 @@ Variants, all ``startproject``'s ``MIDDLEWARE`` and the sync view:
   An experiment, not a mode: requests whose sync calls interleave on one thread
   (streaming responses) would share its database connections;
 - ``stack-nolistener``: ``stack`` without the disconnect listener task (no disconnect
-  handling; an experiment).
+  handling; an experiment);
+- ``stack-pool1``, ``stack-pool4``: ``stack`` at ``ASGI_THREAD_POOL_MAX`` 1 and 4.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ SCOPE: dict[str, Any] = {
     "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
 }  # fmt: skip
 
-VARIANTS = ("sketch", "onehop", "stack", "stack-shared", "stack-nolistener")
+VARIANTS = (
+    "sketch", "onehop", "stack", "stack-shared", "stack-nolistener", "stack-pool1", "stack-pool4",
+)  # fmt: skip
 
 
 def _switches() -> int:
@@ -91,6 +94,8 @@ def build(name: str) -> Any:
                 await app(scope, receive, send)
 
         boundary._pooled = pooled
+    elif name.startswith("stack-pool"):
+        boundary.pool.max_threads = int(name.removeprefix("stack-pool"))
     elif name == "stack-nolistener":
         boundary.onehop.serve = types.MethodType(_serve_without_listener, boundary.onehop)
     return stack

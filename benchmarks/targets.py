@@ -13,6 +13,8 @@ from typing import Any
 
 #: End-to-end endpoints of the WSGI comparison (full mode only; see benchmarks.e2e).
 UVICORN_MW = "uvicorn -w2 S0 startproject sync"
+#: The same with ``ASGI_THREAD_POOL_MAX = 1``: one sync request at a time per worker.
+UVICORN_MW_T1 = "uvicorn -w2 S0 startproject sync, 1 thread"
 #: Issue 21's one-hop sketch under the same uvicorn: a bound, not a product (benchmarks.sketch).
 UVICORN_SKETCH = "uvicorn -w2 sketch startproject sync"
 GUNICORN_SYNC = "gunicorn sync -w2 startproject sync"
@@ -111,6 +113,10 @@ TARGETS: tuple[tuple[str, str, str, tuple[str, ...], str | None, float | None, s
      "gunicorn sync, req/s", "e2e", (UVICORN_MW, GUNICORN_SYNC), ">=", 1.2, "x"),
     ("e2e_stack_over_gthread", "startproject's MIDDLEWARE, 2 workers: uvicorn + S0 / "
      "gunicorn gthread (4 threads), req/s", "e2e", (UVICORN_MW, GUNICORN_GTHREAD), ">=", 1.0, "x"),
+    ("e2e_stack_t1_over_gunicorn_sync", "the same with ASGI_THREAD_POOL_MAX = 1 / gunicorn "
+     "sync, req/s", "e2e", (UVICORN_MW_T1, GUNICORN_SYNC), None, None, "x"),
+    ("e2e_p99_stack_t1_over_gunicorn_sync", "p99, uvicorn + S0 with ASGI_THREAD_POOL_MAX = 1 / "
+     "gunicorn sync", "e2e_p99", (UVICORN_MW_T1, GUNICORN_SYNC), None, None, "x"),
     ("e2e_sketch_over_gunicorn_sync", "the bound: issue 21's one-hop sketch under the same "
      "uvicorn / gunicorn sync, req/s", "e2e", (UVICORN_SKETCH, GUNICORN_SYNC), None, None, "x"),
     ("e2e_stack_over_sketch", "uvicorn + S0 / the sketch (what the kept semantics cost), req/s",
