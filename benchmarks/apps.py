@@ -307,6 +307,15 @@ def _startproject_bound(threads: int) -> ASGIApp:
         return _startproject(stack=True)
 
 
+def _startproject_no_hop_queue() -> ASGIApp:
+    """S0-mw with each one-hop request taking a thread of its own, as before the hop queue."""
+    app = _startproject(stack=True)
+    for boundary in BOUNDARIES[-1:]:
+        if boundary.pool is not None:
+            boundary.pool.hops = None
+    return app
+
+
 def _sketch() -> ASGIApp:
     from benchmarks.sketch import build
 
@@ -342,6 +351,7 @@ DJANGO_APPS: dict[str, tuple[str, Callable[[], ASGIApp]]] = {
     "W-mw": ("WSGIHandler directly, startproject's MIDDLEWARE", lambda: _wsgi(False, True)),
     "W-floor-mw": ("the floor, startproject's MIDDLEWARE", lambda: _wsgi(True, True)),
     "S0-mw-t1": ("S0-mw with ASGI_THREAD_POOL_MAX = 1 (one sync request at a time, as gunicorn sync)", lambda: _startproject_bound(1)),
+    "S0-mw-noq": ("S0-mw without the hop queue (a thread per request in flight)", _startproject_no_hop_queue),
     "sketch-mw": ("issue 21's one-hop sketch (a bound), startproject's MIDDLEWARE", lambda: _sketch()),
 }  # fmt: skip
 

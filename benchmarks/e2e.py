@@ -64,6 +64,8 @@ WSGI_SERVERS: dict[str, tuple[list[str], str]] = {
     "uvicorn -w2 S0-mw": (["uvicorn", "benchmarks.serve:application", "--workers", "2"], "S0-mw"),
     "uvicorn -w2 S0-mw-t1": (["uvicorn", "benchmarks.serve:application", "--workers", "2"],
                              "S0-mw-t1"),
+    "uvicorn -w2 S0-mw-noq": (["uvicorn", "benchmarks.serve:application", "--workers", "2"],
+                              "S0-mw-noq"),
     "uvicorn -w2 sketch-mw": (["uvicorn", "benchmarks.serve:application", "--workers", "2"],
                               "sketch-mw"),
     "gunicorn sync -w2": (["gunicorn", "benchmarks.serve_wsgi:application", "-w", "2",

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.driver import Request
 from benchmarks.e2e import (
     WRK,
     WSGI_CONNECTIONS,
@@ -34,6 +35,7 @@ from benchmarks.e2e import (
     check_endpoint,
     parse_wrk,
 )
+from benchmarks.targets import UVICORN_MW
 
 
 def _proc_cpu(pid: int) -> float:
@@ -61,8 +63,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+#: Rows only this tool runs: what the hop queue (middleware_stack.hopqueue) gains.
+AB_ENDPOINTS = ((f"{UVICORN_MW}, no hop queue", "uvicorn -w2 S0-mw-noq", Request(path="/sync/")),)
+
+
 def run(rounds: int, seconds: float, only: list[str] | None) -> dict[str, Any]:
-    endpoints = [e for e in WSGI_ENDPOINTS if not only or any(o in e[0] for o in only)]
+    endpoints = [
+        e for e in (*WSGI_ENDPOINTS, *AB_ENDPOINTS) if not only or any(o in e[0] for o in only)
+    ]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in endpoints}
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
         servers = {srv: Server(srv, Path(tmp)) for _, srv, _ in endpoints}

@@ -16,14 +16,16 @@ Variants, all ``startproject``'s ``MIDDLEWARE`` and the sync view:
   without the boundary: its hop is asgiref's thread-sensitive ``SyncToAsync`` with no
   request context, so every request's hop queues on asgiref's one shared thread;
 - ``stack``: ``build_stack(django, [])``, what uvicorn serves in the e2e comparison;
-  each request leases its own pooled thread;
+  a request waits for a busy hop's worker (the hop queue);
 - ``stack-shared``: the same, but every request enters ``ThreadSensitiveContext`` with
   ONE shared worker (the hops queue on a thread that stays busy, as in the sketch).
   An experiment, not a mode: requests whose sync calls interleave on one thread
   (streaming responses) would share its database connections;
 - ``stack-nolistener``: ``stack`` without the disconnect listener task (no disconnect
   handling; an experiment);
-- ``stack-pool1``, ``stack-pool4``: ``stack`` at ``ASGI_THREAD_POOL_MAX`` 1 and 4.
+- ``stack-pool1``, ``stack-pool4``: ``stack`` at ``ASGI_THREAD_POOL_MAX`` 1 and 4;
+- ``stack-noq``: ``stack`` without the hop queue (:mod:`middleware_stack.hopqueue`):
+  each request in flight wakes a pooled thread of its own.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ SCOPE: dict[str, Any] = {
 
 VARIANTS = (
     "sketch", "onehop", "stack", "stack-shared", "stack-nolistener", "stack-pool1", "stack-pool4",
+    "stack-noq",
 )  # fmt: skip
 
 
@@ -96,6 +99,8 @@ def build(name: str) -> Any:
         boundary._pooled = pooled
     elif name.startswith("stack-pool"):
         boundary.pool.max_threads = int(name.removeprefix("stack-pool"))
+    elif name == "stack-noq":
+        boundary.pool.hops = None
     elif name == "stack-nolistener":
         boundary.onehop.serve = types.MethodType(_serve_without_listener, boundary.onehop)
     return stack

@@ -276,7 +276,7 @@ class DjangoBoundary:
                 return
             # No thread yet: the lease takes one at the request's first sync call (after
             # Django has read the body), a websocket's only for each call.
-            lease = pool.acquire(per_call=per_call)
+            lease = pool.acquire(per_call=per_call, hop=not per_call and app is self.onehop)
             try:
                 async with ThreadSensitiveContext(executor=lease):  # type: ignore[call-arg,unused-ignore]
                     await app(scope, receive, send)

@@ -30,17 +30,17 @@ Tasks a request leaves running are refused by asgiref after the context exits
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
-from typing import Any, TypeVar
+from concurrent.futures import Future
 
 from asgiref.sync import ThreadSensitiveContext
 
+from middleware_stack.hopqueue import HopQueue
+from middleware_stack.lease import Lease
 from middleware_stack.worker import WorkerExecutor, _WorkItem
 
 __all__ = [
@@ -64,76 +64,6 @@ IDLE_GRACE = 5.0
 #: ``CONN_MAX_AGE`` two such processes stay under PostgreSQL's default 100 connections.
 DEFAULT_MAX_THREADS = 40
 
-T = TypeVar("T")
-
-
-class Lease(Executor):
-    """The executor one request (or websocket) enters ``ThreadSensitiveContext`` with.
-
-    It holds no thread until its first call; then it takes a worker from the pool, or
-    queues its calls until one is free. A request keeps its worker to the end (Django
-    runs all of a request's sync code on one thread), or, on the one-hop path, until its
-    last call has settled it (:meth:`ExecutorPool._hand_on`); a ``per_call`` lease (websockets)
-    gives it back whenever no call of its own is queued or running, so an open
-    connection holds a thread only while its sync code runs.
-    """
-
-    __slots__ = ("_loop", "_waiting", "closed", "per_call", "pool", "worker")
-
-    def __init__(self, pool: ExecutorPool, per_call: bool = False) -> None:
-        self.pool = pool
-        self.per_call = per_call
-        self.worker: WorkerExecutor | None = None
-        self._waiting: list[_WorkItem] | None = None  # calls made while waiting for a worker
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.closed = False
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        if self.closed:
-            raise RuntimeError("cannot schedule new futures after shutdown")
-        if self.per_call:
-            self._loop = asyncio.get_running_loop()
-        worker = self.worker
-        if worker is None:
-            worker = self.pool._take(self)
-            if worker is None:  # at the bound: queued until a worker is released to us
-                future: Future[T] = Future()
-                if self.pool._queue_call(self, (future, fn, args, kwargs)):
-                    return future
-                worker = self.worker  # assigned meanwhile
-                assert worker is not None
-        future = worker.submit(fn, *args, **kwargs)
-        if self.per_call:
-            future.add_done_callback(self._call_done)
-        return future
-
-    def _assign(self, worker: WorkerExecutor) -> None:
-        """Called under the pool's lock: the worker is ours; send it what we queued."""
-        self.worker = worker
-        worker.owner = self
-        waiting, self._waiting = self._waiting, None
-        for item in waiting or ():
-            worker.push(item)
-            if self.per_call and item[0] is not None:
-                item[0].add_done_callback(self._call_done)
-
-    def _call_done(self, future: Future[Any]) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        # A closed loop: the lease's release never ran either; nothing to give back to.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._give_back_if_idle)
-
-    def _give_back_if_idle(self) -> None:
-        worker = self.worker
-        if worker is not None and not worker.busy:
-            self.worker = None
-            self.pool._release_worker(worker)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.pool.release(self)
-
 
 class ExecutorPool:
     """Idle :class:`WorkerExecutor` objects, most recently used first, at most
@@ -153,6 +83,7 @@ class ExecutorPool:
         *,
         max_threads: int = DEFAULT_MAX_THREADS,
         on_release: Callable[[], None] | None = None,
+        hop_queue: bool = True,
     ) -> None:
         self.idle_max = idle_max
         self.max_threads = max(1, max_threads)
@@ -166,14 +97,18 @@ class ExecutorPool:
         self.threads_started = 0
         self.live = 0
         self.waited = 0  # leases that found every thread busy and waited for one
+        self.spilled = 0  # waiting leases the hop queue gave a thread of their own
+        # One-hop requests wait for a busy hop's worker rather than wake their own.
+        self.hops: HopQueue | None = HopQueue(self) if hop_queue else None
         self.closed = False  # after close(), a released executor is retired at once
         # Called on the loop whenever a worker comes back and none is out any more:
         # lifespan shutdown waits for that (see ``lent``).
         self.on_all_back: Callable[[], None] | None = None
 
-    def acquire(self, *, per_call: bool = False) -> Lease:
-        """A lease for one request (cheap: no thread until its first call)."""
-        return Lease(self, per_call)
+    def acquire(self, *, per_call: bool = False, hop: bool = False) -> Lease:
+        """A lease for one request (cheap: no thread until its first call); ``hop``: the
+        one-hop path's, which may wait for a busy hop's worker (see ``hops``)."""
+        return Lease(self, per_call, hop)
 
     @property
     def lent(self) -> int:
@@ -188,6 +123,8 @@ class ExecutorPool:
         with self._lock:
             lease.closed = True
             worker, lease.worker = lease.worker, None
+            if worker is not None and self.hops is not None:
+                self.hops.hopping.discard(worker)
             if worker is None and lease._waiting is not None:
                 self._waiters.remove(lease)
                 waiting, lease._waiting = lease._waiting, None
@@ -201,20 +138,26 @@ class ExecutorPool:
         with self._lock:
             if lease._waiting is not None:  # already waiting: keep its calls in order
                 return None
+            hops = self.hops
+            if lease.hop and hops is not None and hops.worth_waiting():
+                return None  # the next hop's worker to hand itself on is ours
             if self._idle:
                 worker = self._idle.pop()
-            elif self.live < self.max_threads:
-                self.threads_started += 1
-                self.live += 1
-                worker = None
-            else:
+                lease._assign(worker)
+                return worker
+            if self.live >= self.max_threads:
                 return None
-        if worker is None:
-            worker = WorkerExecutor()
-            worker.on_release = self.on_release
-            worker.hand_on = self._hand_on
-        lease.worker = worker
-        worker.owner = lease
+            self.threads_started += 1
+            self.live += 1
+        worker = self._new_worker()  # a thread start: not under the lock
+        with self._lock:
+            lease._assign(worker)
+        return worker
+
+    def _new_worker(self) -> WorkerExecutor:
+        worker = WorkerExecutor()
+        worker.on_release = self.on_release
+        worker.hand_on = self._hand_on
         return worker
 
     def _hand_on(self, worker: WorkerExecutor) -> None:
@@ -227,6 +170,9 @@ class ExecutorPool:
             lease = worker.owner
             if lease is None or lease.worker is not worker or lease.closed or lease.per_call:
                 return
+            hops = self.hops
+            if hops is not None:
+                hops.hopping.discard(worker)
             if self._waiters:
                 lease.worker = None  # it ends without a worker; a late call takes another
                 self._waiters.popleft()._assign(worker)
@@ -246,10 +192,38 @@ class ExecutorPool:
                 return False
             if lease._waiting is None:
                 lease._waiting = []
+                lease.queued_at = time.monotonic()
                 self._waiters.append(lease)
                 self.waited += 1
+                if self.hops is not None:
+                    self.hops.arm()
             lease._waiting.append(item)
             return True
+
+    def _spill(self, hops: HopQueue, now: float, working: bool) -> bool:
+        """The hop queue's timer: give the leases that waited too long a thread of their
+        own (idle, or new under the bound), oldest first. True if leases still wait."""
+        while True:
+            with self._lock:
+                if not self._waiters or not hops.due(self._waiters[0], now, working):
+                    return bool(self._waiters)
+                if self._idle:
+                    self.spilled += 1
+                    self._waiters.popleft()._assign(self._idle.pop())
+                    continue
+                if self.live >= self.max_threads:  # at the bound: wait for a release
+                    return True
+                self.threads_started += 1
+                self.live += 1
+            worker = self._new_worker()  # a thread start: not under the lock
+            with self._lock:
+                if self._waiters and hops.due(self._waiters[0], now, working):
+                    self.spilled += 1
+                    self._waiters.popleft()._assign(worker)
+                    continue
+                worker.idle_since = time.monotonic()
+                self._idle.append(worker)
+                return bool(self._waiters)
 
     def _release_worker(self, worker: WorkerExecutor) -> None:
         if self.on_release is not None and not worker.settled():
@@ -266,7 +240,10 @@ class ExecutorPool:
 
     def _put_back(self, executor: WorkerExecutor) -> None:
         with self._lock:
-            if self._waiters:  # a lease waits at the bound: straight to it
+            hops = self.hops
+            if hops is not None:
+                hops.hopping.discard(executor)
+            if self._waiters:  # a lease waits (at the bound, or for a hop): straight to it
                 self._waiters.popleft()._assign(executor)
                 return
             closed = self.closed

@@ -1,0 +1,145 @@
+"""The hop queue: a one-hop request that finds a hop running waits for that worker's
+hand-on instead of waking a thread of its own, and spills onto another thread when the
+process is not busy (the hop is blocked, not working) or when it has waited too long.
+Requests on Django's own path never wait for a hop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from middleware_stack.hopqueue import HopQueue
+from middleware_stack.threads import ExecutorPool
+from tests.asgi import call
+from tests.test_onehop import (  # noqa: F401 (urls: fixture)
+    ENTERED,
+    EVENTS,
+    GATE,
+    needs_executor,
+    stack,
+    urls,
+    wait_until,
+)
+
+
+def _hops(app: Any) -> tuple[ExecutorPool, HopQueue]:
+    pool = app.boundary.pool
+    assert pool is not None and pool.hops is not None
+    return pool, pool.hops
+
+
+def _threads(*whats: str) -> list[str]:
+    return [name for what, name in EVENTS if what in whats]
+
+
+async def _block(app: Any) -> asyncio.Future[Any]:
+    """A request whose view blocks on GATE (as on I/O); returns once its view runs."""
+    held = asyncio.ensure_future(call(app, path="/block/"))
+    assert await wait_until(ENTERED.is_set)
+    return held
+
+
+@needs_executor
+async def test_a_request_that_finds_a_hop_running_waits_for_its_worker_and_runs_on_it() -> None:
+    app = stack()
+    pool, hops = _hops(app)
+    hops.busy, hops.patience = 0.0, 60.0  # the process counts as working: never spill
+    await call(app, path="/sync/")  # one warm thread, idle
+    held = await _block(app)
+    waiting = asyncio.ensure_future(call(app, path="/sync/"))
+    assert await wait_until(lambda: pool.waiting == 1)
+    await asyncio.sleep(0.05)  # 25 timer periods: still waiting, no thread woken for it
+    assert (pool.waiting, pool.live, pool.idle) == (1, 1, 0)
+    GATE.set()
+    assert (await waiting).status == 200 and (await held).status == 200
+    assert len(set(_threads("blocking view returned", "view"))) == 1  # handed on
+    assert pool.threads_started == 1 and pool.spilled == 0
+
+
+@needs_executor
+async def test_a_hop_blocked_on_io_lets_a_waiting_request_spill_onto_another_thread() -> None:
+    app = stack()  # the defaults: the blocked hop leaves the process idle
+    pool, _ = _hops(app)
+    held = await _block(app)
+    response = await asyncio.wait_for(call(app, path="/sync/"), 30)
+    assert response.status == 200 and not held.done()  # served while the hop still blocks
+    assert pool.spilled == 1 and pool.live == 2
+    GATE.set()
+    assert (await held).status == 200
+    blocked, served = _threads("blocking view returned"), _threads("view")
+    assert set(blocked).isdisjoint(served)
+
+
+@needs_executor
+async def test_a_busy_process_still_spills_a_request_that_waited_past_the_patience() -> None:
+    app = stack()
+    pool, hops = _hops(app)
+    hops.busy, hops.patience = 0.0, 0.05  # always "working": only the patience spills
+    held = await _block(app)
+    response = await asyncio.wait_for(call(app, path="/sync/"), 30)
+    assert response.status == 200 and not held.done()
+    assert pool.spilled == 1
+    GATE.set()
+    await held
+
+
+@needs_executor
+async def test_requests_on_djangos_path_never_wait_for_a_busy_hop() -> None:
+    app = stack(ASGI_ONE_HOP=False)
+    pool, hops = _hops(app)
+    hops.busy, hops.patience = 0.0, 60.0
+    held = await _block(app)
+    response = await asyncio.wait_for(call(app, path="/sync/"), 30)
+    assert response.status == 200 and not held.done()
+    assert pool.waited == 0 and pool.spilled == 0  # its own thread, at once
+    GATE.set()
+    await held
+
+
+@needs_executor
+async def test_at_the_thread_bound_a_spill_waits_for_a_released_thread() -> None:
+    app = stack(ASGI_THREAD_POOL_MAX=1)
+    pool, hops = _hops(app)
+    hops.busy = float("inf")  # never "working": due at each period
+    held = await _block(app)
+    waiting = asyncio.ensure_future(call(app, path="/sync/"))
+    assert await wait_until(lambda: pool.waiting == 1)
+    await asyncio.sleep(0.05)  # the timer found it due, and no thread to give it
+    assert (pool.live, pool.waiting, pool.spilled) == (1, 1, 0)
+    GATE.set()
+    assert (await waiting).status == 200 and (await held).status == 200
+    assert pool.threads_started == 1
+
+
+@needs_executor
+async def test_a_request_cancelled_while_waiting_for_a_hop_leaves_the_queue_and_the_timer_stops() -> (
+    None
+):
+    app = stack()
+    pool, hops = _hops(app)
+    hops.busy, hops.patience = 0.0, 60.0
+    held = await _block(app)
+    waiting = asyncio.ensure_future(call(app, path="/sync/"))
+    assert await wait_until(lambda: pool.waiting == 1)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert pool.waiting == 0
+    assert await wait_until(lambda: hops._due is None)  # nothing waits: no more periods
+    GATE.set()
+    assert (await held).status == 200
+    assert pool.threads_started == 1 and pool.spilled == 0
+
+
+@needs_executor
+async def test_without_the_hop_queue_each_request_in_flight_takes_a_thread_at_once() -> None:
+    app = stack()
+    pool, _ = _hops(app)
+    pool.hops = None
+    held = await _block(app)
+    assert (await asyncio.wait_for(call(app, path="/sync/"), 30)).status == 200
+    assert pool.waited == 0 and pool.live == 2
+    GATE.set()
+    await held
