@@ -9,21 +9,27 @@ request's worker hands itself on when its hop is done (:meth:`ExecutorPool._hand
 hop is running can wait for that worker instead: it then runs at once, on a thread
 that never went to sleep.
 
-Waiting is only right while the process is busy running Python. A hop blocked on I/O
-(a slow query, an HTTP call, an async view awaiting on the loop) would hold up everyone
-queued behind it, so the queue spills: a timer on the event loop, armed only while
-requests wait, gives a waiting request a thread of its own (idle, or a new one under
-``ASGI_THREAD_POOL_MAX``) once it has waited :data:`SPILL_AFTER` seconds while the
-process used less than :data:`BUSY` of a CPU over the timer's last period (its threads
-are waiting, not working: another thread can overlap their waits), or once it has
-waited :data:`SPILL_PATIENCE` seconds in any case (a long CPU-bound view does not hold
-short requests up for longer). A spilled thread then takes hops from the same queue
-too, so the pool grows only as far as blocked hops need.
+Waiting is only right while the hop waited for will end soon and the process is busy
+running Python: then another thread could only take turns with the busy one. So a
+request waits only when a hop that started less than :data:`FRESH` ago is running, and
+the process used at least :data:`BUSY` of a CPU over its last :data:`WINDOW` (one CPU
+clock read per window, not per request). Otherwise its threads are waiting (on a slow
+query, an HTTP call, an async view awaiting on the loop) or a view runs long, and the
+request takes a thread of its own at once, as without the queue: I/O-bound projects pay
+nothing.
+
+A request already waiting when that stops being true is spilled by a timer on the
+event loop, armed only while requests wait (every :data:`SPILL_AFTER`): it gets a thread
+of its own (idle, or a new one under ``ASGI_THREAD_POOL_MAX``), and after
+:data:`SPILL_PATIENCE` in any case. After a spill, a thread whose hop ends leaves the
+waiting requests to another recent hop's thread (:meth:`HopQueue.others_take`), so the
+threads taking turns shrink back to one instead of alternating while requests wait.
 
 Why not spill on time alone: under CPU-bound load a hop's wall time is mostly waiting
 for the GIL held by the event loop, so "no hop finished for 2 ms" happens often, and
-each spill puts one more thread into the GIL's rotation (measured: 2.4 to 2.9 context
-switches per request with a 2 ms stall rule, against 0.3 with one thread).
+each spill puts one more thread into the GIL's rotation (measured in-process with 16
+clients: 2.4 to 2.9 thread switches per request with a 2 ms stall rule, 0.5 to 1.0 with
+these rules, 0.3 to 0.5 at ``ASGI_THREAD_POOL_MAX = 1``, 4.1 to 4.4 without the queue).
 """
 
 from __future__ import annotations
@@ -36,15 +42,26 @@ if TYPE_CHECKING:
     from middleware_stack.threads import ExecutorPool, Lease
     from middleware_stack.worker import WorkerExecutor
 
-__all__ = ["BUSY", "SPILL_AFTER", "SPILL_PATIENCE", "HopQueue"]
+__all__ = ["BUSY", "FRESH", "SPILL_AFTER", "SPILL_PATIENCE", "WINDOW", "HopQueue"]
 
 #: Seconds a request waits for a busy worker before the timer may spill it (also the
 #: timer's period while requests wait).
 SPILL_AFTER = 0.002
 
 #: The process's CPU use (CPU seconds per second, all threads) under which its threads
-#: count as waiting rather than working.
-BUSY = 0.75
+#: count as waiting rather than working. Under CPU-bound load it measures 0.9 to 1.05,
+#: with dips to 0.45 to 0.7 in one period of a few hundred (thread hand-offs); a process
+#: whose hops wait on I/O measures far less.
+BUSY = 0.5
+
+#: Seconds a hop may have run and still count as ending soon, so worth waiting for: two
+#: of Python's GIL switch intervals (5 ms), since under load a short hop's wall time is
+#: mostly waiting for the GIL. (2 ms gave twice the thread switches per request.)
+FRESH = 0.010
+
+#: Seconds over which that use is measured: long enough to smooth the dips, short
+#: enough that a process whose hops turn to waiting is seen so within a few periods.
+WINDOW = 0.008
 
 #: Seconds a request waits for a busy worker at most, busy process or not.
 SPILL_PATIENCE = 0.050
@@ -53,7 +70,9 @@ SPILL_PATIENCE = 0.050
 class HopQueue:
     """The pool's one-hop wait policy: whether to wait, and the spill timer."""
 
-    __slots__ = ("_cpu", "_due", "_loop", "_wall", "after", "busy", "hopping", "patience", "pool")
+    __slots__ = (
+        "_cpu", "_due", "_loop", "_wall", "after", "busy", "fresh", "hopping", "patience", "pool", "window", "working",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -61,20 +80,52 @@ class HopQueue:
         after: float = SPILL_AFTER,
         patience: float = SPILL_PATIENCE,
         busy: float = BUSY,
+        window: float = WINDOW,
+        fresh: float = FRESH,
     ) -> None:
         self.pool = pool
         self.after = after
         self.patience = max(after, patience)
         self.busy = busy
-        # Workers serving a one-hop request that has not handed them on yet.
-        self.hopping: set[WorkerExecutor] = set()
+        self.window = window
+        self.fresh = fresh  # a hop running for less than this is expected to end soon
+        # Workers serving a one-hop request that has not handed them on yet, and since when.
+        self.hopping: dict[WorkerExecutor, float] = {}
         self._due: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wall = self._cpu = 0.0  # when the timer's period began, and the CPU time then
+        # The process's CPU use over its last measured period (at least ``after`` long).
+        self.working = False
+        self._wall, self._cpu = time.monotonic(), time.process_time()
 
     def worth_waiting(self) -> bool:
-        """A hop is running now and will hand its worker on when it is done."""
-        return any(worker.busy for worker in self.hopping)
+        """A hop started lately is running (it will hand its worker on soon), and the
+        process is busy (an idle one has its hops blocked: better another thread now)."""
+        now = time.monotonic()
+        return self._soon(None, now) and self.measure(now)
+
+    def others_take(self, worker: WorkerExecutor) -> bool:
+        """On ``worker``'s thread, its hop done: leave the waiting requests to another
+        hop started lately, the process being busy. So the threads taking turns at the
+        hops shrink back to one after a spill, instead of alternating for as long as
+        requests wait (each alternation is a thread switch)."""
+        return self.working and self._soon(worker, time.monotonic())
+
+    def _soon(self, besides: WorkerExecutor | None, now: float) -> bool:
+        # A hop running longer than ``fresh`` may be blocked: not worth waiting for.
+        fresh = self.fresh
+        return any(
+            worker.busy and now - since < fresh and worker is not besides
+            for worker, since in list(self.hopping.items())
+        )
+
+    def measure(self, now: float) -> bool:
+        """Whether the process was working over its last window (measured again once the
+        window is ``window`` old: one CPU clock read per window, not per request)."""
+        if now - self._wall >= self.window:
+            cpu = time.process_time()
+            self.working = cpu - self._cpu >= self.busy * (now - self._wall)
+            self._wall, self._cpu = now, cpu
+        return self.working
 
     def arm(self) -> None:
         """A request waits: make sure the timer runs (on this loop, if none is due)."""
@@ -86,21 +137,21 @@ class HopQueue:
         except RuntimeError:  # a call from outside any loop: nothing to time it with
             return
         self._loop = loop
-        self._wall, self._cpu = time.monotonic(), time.process_time()
         self._due = loop.call_later(self.after, self._tick)
 
-    def due(self, lease: Lease, now: float, working: bool) -> bool:
-        """Whether the waiting ``lease`` should take a thread of its own now; ``working``:
-        the process was busy over the timer's last period."""
+    def due(self, lease: Lease, now: float, keep: bool) -> bool:
+        """Whether the waiting ``lease`` should take a thread of its own now; ``keep``:
+        waiting was still worth it at this period (see :meth:`_tick`)."""
         waited = now - lease.queued_at
-        return waited >= self.patience or (waited >= self.after and not working)
+        return waited >= self.patience or (waited >= self.after and not keep)
 
     def _tick(self) -> None:
         self._due = None
-        now, cpu = time.monotonic(), time.process_time()
-        working = cpu - self._cpu >= self.busy * (now - self._wall)
-        if self.pool._spill(self, now, working):  # requests still wait: next period
-            self._wall, self._cpu = now, cpu
+        now = time.monotonic()
+        # Worth waiting still: the process is busy and a hop started lately runs. Not so
+        # once the hops waited for run long (blocked, or a slow view) or the process idles.
+        keep = self.measure(now) and self._soon(None, now)
+        if self.pool._spill(self, now, keep):  # requests still wait: again
             loop = self._loop
             if loop is not None and not loop.is_closed():
                 self._due = loop.call_later(self.after, self._tick)

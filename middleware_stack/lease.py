@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -73,9 +74,9 @@ class Lease(Executor):
         hops = self.pool.hops
         if hops is not None:
             if self.hop:
-                hops.hopping.add(worker)
+                hops.hopping[worker] = time.monotonic()
             else:
-                hops.hopping.discard(worker)
+                hops.hopping.pop(worker, None)
         waiting, self._waiting = self._waiting, None
         for item in waiting or ():
             worker.push(item)

@@ -124,7 +124,7 @@ class ExecutorPool:
             lease.closed = True
             worker, lease.worker = lease.worker, None
             if worker is not None and self.hops is not None:
-                self.hops.hopping.discard(worker)
+                self.hops.hopping.pop(worker, None)
             if worker is None and lease._waiting is not None:
                 self._waiters.remove(lease)
                 waiting, lease._waiting = lease._waiting, None
@@ -172,8 +172,8 @@ class ExecutorPool:
                 return
             hops = self.hops
             if hops is not None:
-                hops.hopping.discard(worker)
-            if self._waiters:
+                hops.hopping.pop(worker, None)
+            if self._waiters and (hops is None or not hops.others_take(worker)):
                 lease.worker = None  # it ends without a worker; a late call takes another
                 self._waiters.popleft()._assign(worker)
             elif not self.closed and len(self._idle) < self.idle_max:
@@ -200,12 +200,12 @@ class ExecutorPool:
             lease._waiting.append(item)
             return True
 
-    def _spill(self, hops: HopQueue, now: float, working: bool) -> bool:
+    def _spill(self, hops: HopQueue, now: float, keep: bool) -> bool:
         """The hop queue's timer: give the leases that waited too long a thread of their
         own (idle, or new under the bound), oldest first. True if leases still wait."""
         while True:
             with self._lock:
-                if not self._waiters or not hops.due(self._waiters[0], now, working):
+                if not self._waiters or not hops.due(self._waiters[0], now, keep):
                     return bool(self._waiters)
                 if self._idle:
                     self.spilled += 1
@@ -217,7 +217,7 @@ class ExecutorPool:
                 self.live += 1
             worker = self._new_worker()  # a thread start: not under the lock
             with self._lock:
-                if self._waiters and hops.due(self._waiters[0], now, working):
+                if self._waiters and hops.due(self._waiters[0], now, keep):
                     self.spilled += 1
                     self._waiters.popleft()._assign(worker)
                     continue
@@ -242,7 +242,7 @@ class ExecutorPool:
         with self._lock:
             hops = self.hops
             if hops is not None:
-                hops.hopping.discard(executor)
+                hops.hopping.pop(executor, None)
             if self._waiters:  # a lease waits (at the bound, or for a hop): straight to it
                 self._waiters.popleft()._assign(executor)
                 return

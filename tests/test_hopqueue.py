@@ -6,6 +6,7 @@ Requests on Django's own path never wait for a hop."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -45,7 +46,7 @@ async def _block(app: Any) -> asyncio.Future[Any]:
 async def test_a_request_that_finds_a_hop_running_waits_for_its_worker_and_runs_on_it() -> None:
     app = stack()
     pool, hops = _hops(app)
-    hops.busy, hops.patience = 0.0, 60.0  # the process counts as working: never spill
+    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 60.0  # worth waiting: never spill
     await call(app, path="/sync/")  # one warm thread, idle
     held = await _block(app)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
@@ -59,13 +60,20 @@ async def test_a_request_that_finds_a_hop_running_waits_for_its_worker_and_runs_
 
 
 @needs_executor
-async def test_a_hop_blocked_on_io_lets_a_waiting_request_spill_onto_another_thread() -> None:
-    app = stack()  # the defaults: the blocked hop leaves the process idle
-    pool, _ = _hops(app)
+async def test_a_request_that_finds_the_process_idle_takes_a_thread_at_once() -> None:
+    """The defaults: a hop blocked on I/O leaves the process idle, so a request does not
+    wait for it (or, measured in a busy moment, is spilled by the timer)."""
+    app = stack()
+    pool, hops = _hops(app)
     held = await _block(app)
+    # A period with the process idle (the first request's own CPU time measured apart):
+    # the next request's measure reads it.
+    await asyncio.sleep(0.02)
+    hops.measure(time.monotonic())
+    await asyncio.sleep(0.02)
     response = await asyncio.wait_for(call(app, path="/sync/"), 30)
     assert response.status == 200 and not held.done()  # served while the hop still blocks
-    assert pool.spilled == 1 and pool.live == 2
+    assert pool.live == 2 and pool.waited == 0
     GATE.set()
     assert (await held).status == 200
     blocked, served = _threads("blocking view returned"), _threads("view")
@@ -73,10 +81,26 @@ async def test_a_hop_blocked_on_io_lets_a_waiting_request_spill_onto_another_thr
 
 
 @needs_executor
+async def test_a_waiting_request_spills_onto_another_thread_once_the_process_is_idle() -> None:
+    app = stack()
+    pool, hops = _hops(app)
+    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 60.0  # the request waits
+    held = await _block(app)
+    waiting = asyncio.ensure_future(call(app, path="/sync/"))
+    assert await wait_until(lambda: pool.waiting == 1)
+    hops.busy = float("inf")  # the next period measures the process idle: spill
+    response = await asyncio.wait_for(waiting, 30)
+    assert response.status == 200 and not held.done()
+    assert pool.spilled == 1 and pool.live == 2
+    GATE.set()
+    assert (await held).status == 200
+
+
+@needs_executor
 async def test_a_busy_process_still_spills_a_request_that_waited_past_the_patience() -> None:
     app = stack()
     pool, hops = _hops(app)
-    hops.busy, hops.patience = 0.0, 0.05  # always "working": only the patience spills
+    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 0.05  # only the patience spills
     held = await _block(app)
     response = await asyncio.wait_for(call(app, path="/sync/"), 30)
     assert response.status == 200 and not held.done()
@@ -89,7 +113,7 @@ async def test_a_busy_process_still_spills_a_request_that_waited_past_the_patien
 async def test_requests_on_djangos_path_never_wait_for_a_busy_hop() -> None:
     app = stack(ASGI_ONE_HOP=False)
     pool, hops = _hops(app)
-    hops.busy, hops.patience = 0.0, 60.0
+    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 60.0
     held = await _block(app)
     response = await asyncio.wait_for(call(app, path="/sync/"), 30)
     assert response.status == 200 and not held.done()
@@ -119,7 +143,7 @@ async def test_a_request_cancelled_while_waiting_for_a_hop_leaves_the_queue_and_
 ):
     app = stack()
     pool, hops = _hops(app)
-    hops.busy, hops.patience = 0.0, 60.0
+    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 60.0
     held = await _block(app)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
     assert await wait_until(lambda: pool.waiting == 1)
@@ -141,5 +165,35 @@ async def test_without_the_hop_queue_each_request_in_flight_takes_a_thread_at_on
     held = await _block(app)
     assert (await asyncio.wait_for(call(app, path="/sync/"), 30)).status == 200
     assert pool.waited == 0 and pool.live == 2
+    GATE.set()
+    await held
+
+
+@needs_executor
+async def test_a_request_does_not_wait_for_a_hop_that_has_run_long_even_in_a_busy_process() -> None:
+    app = stack()
+    pool, hops = _hops(app)
+    hops.busy, hops.patience = 0.0, 60.0  # "working"; the default freshness (2 ms)
+    held = await _block(app)
+    await asyncio.sleep(0.02)  # the blocked hop is older than that now
+    response = await asyncio.wait_for(call(app, path="/sync/"), 30)
+    assert response.status == 200 and not held.done()
+    assert pool.waited == 0 and pool.live == 2
+    GATE.set()
+    await held
+
+
+@needs_executor
+async def test_a_waiting_request_spills_once_the_hop_it_waits_for_has_run_long() -> None:
+    app = stack()
+    pool, hops = _hops(app)
+    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 60.0  # waits
+    held = await _block(app)
+    waiting = asyncio.ensure_future(call(app, path="/sync/"))
+    assert await wait_until(lambda: pool.waiting == 1)
+    hops.fresh = 0.002  # the blocked hop now counts as long-running: spill at a period
+    response = await asyncio.wait_for(waiting, 30)
+    assert response.status == 200 and not held.done()
+    assert pool.spilled == 1
     GATE.set()
     await held
