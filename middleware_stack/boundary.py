@@ -162,6 +162,14 @@ class DjangoBoundary:
                 "the bound, a request that needs a thread waits for the next one free.",
                 id="middleware_stack.E010",
             )
+        if not isinstance(conf.hop_queue, bool):
+            raise StackConfigurationError(
+                f"ASGI_HOP_QUEUE = {shown(conf.hop_queue)} must be True or False.",
+                hint="True (the default) lets a one-hop request wait for a busy hop's "
+                "thread while the process is busy, instead of waking a thread of its own; "
+                "False gives each request in flight its own thread at once.",
+                id="middleware_stack.E010",
+            )
         self.pool: threads.ExecutorPool | None = None
         if reuse and threads.EXECUTOR_SUPPORTED:
             self.pool = threads.ExecutorPool(
@@ -170,6 +178,7 @@ class DjangoBoundary:
                 grace=grace,
                 max_threads=min(most, sys.maxsize),
                 on_release=_reset_dirty_connections if self.is_django else None,
+                hop_queue=conf.hop_queue,
             )
         elif reuse:
             _note_old_asgiref()

@@ -64,7 +64,7 @@ FRESH = 0.010
 WINDOW = 0.008
 
 #: Seconds a request waits for a busy worker at most, busy process or not.
-SPILL_PATIENCE = 0.050
+SPILL_PATIENCE = 0.020
 
 
 class HopQueue:
@@ -103,12 +103,15 @@ class HopQueue:
         now = time.monotonic()
         return self._soon(None, now) and self.measure(now)
 
-    def others_take(self, worker: WorkerExecutor) -> bool:
-        """On ``worker``'s thread, its hop done: leave the waiting requests to another
-        hop started lately, the process being busy. So the threads taking turns at the
-        hops shrink back to one after a spill, instead of alternating for as long as
-        requests wait (each alternation is a thread switch)."""
-        return self.working and self._soon(worker, time.monotonic())
+    def others_take(self, worker: WorkerExecutor, head: Lease) -> bool:
+        """On ``worker``'s thread, its hop done: leave the waiting requests (``head``
+        first) to another hop started lately, the process being busy and the queue
+        moving (its head has waited less than ``fresh``). So the threads taking turns at
+        the hops shrink back to one after a spill, instead of alternating for as long as
+        requests wait (each alternation is a thread switch); a queue that one thread
+        does not drain (hops that also wait on I/O) keeps the threads it has."""
+        now = time.monotonic()
+        return self.working and now - head.queued_at < self.fresh and self._soon(worker, now)
 
     def _soon(self, besides: WorkerExecutor | None, now: float) -> bool:
         # A hop running longer than ``fresh`` may be blocked: not worth waiting for.
@@ -128,7 +131,8 @@ class HopQueue:
         return self.working
 
     def arm(self) -> None:
-        """A request waits: make sure the timer runs (on this loop, if none is due)."""
+        """A request waits: make sure the timer runs (on this loop, if none is due).
+        Called under the pool's lock."""
         loop = self._loop
         if self._due is not None and loop is not None and not loop.is_closed():
             return
@@ -146,12 +150,13 @@ class HopQueue:
         return waited >= self.patience or (waited >= self.after and not keep)
 
     def _tick(self) -> None:
-        self._due = None
         now = time.monotonic()
         # Worth waiting still: the process is busy and a hop started lately runs. Not so
         # once the hops waited for run long (blocked, or a slow view) or the process idles.
         keep = self.measure(now) and self._soon(None, now)
-        if self.pool._spill(self, now, keep):  # requests still wait: again
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                self._due = loop.call_later(self.after, self._tick)
+        pool = self.pool
+        pool._spill(self, now, keep)
+        with pool._lock:  # as _queue_call arms: no waiter is ever left without a timer
+            self._due = None
+            if any(lease.hop for lease in pool._waiters):
+                self.arm()  # on this loop, the one running now

@@ -44,7 +44,9 @@ async def run_sync_outside_request(func: Callable[..., T], *args: Any) -> T:
 
             connections.close_all()
 
-        pool = _OUTSIDE["pool"] = ExecutorPool(idle_max=4, on_retire=close_connections)
+        pool = _OUTSIDE["pool"] = ExecutorPool(
+            idle_max=4, on_retire=close_connections, hop_queue=False
+        )
         _OUTSIDE["limits"] = weakref.WeakKeyDictionary()
     loop = asyncio.get_running_loop()
     limit = _OUTSIDE["limits"].get(loop)

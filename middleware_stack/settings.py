@@ -42,6 +42,7 @@ KNOWN_SETTINGS = (
     "ASGI_THREAD_POOL_IDLE_TIMEOUT",
     "ASGI_THREAD_POOL_MAX",
     "ASGI_ONE_HOP",
+    "ASGI_HOP_QUEUE",
     "ASGI_TEST_REBUILD_SETTINGS",
 )
 #: ``ASGI_*`` settings of other projects (Django, Channels, daphne): never a near-miss.
@@ -66,6 +67,7 @@ class StackSettings:
     thread_pool_idle_timeout: Any = DEFAULT_THREAD_POOL_IDLE_TIMEOUT
     thread_pool_max: Any = DEFAULT_THREAD_POOL_MAX
     one_hop: Any = True
+    hop_queue: Any = True
     debug: bool = False
 
 
@@ -112,6 +114,7 @@ def _read() -> StackSettings:
         ),
         thread_pool_max=getattr(settings, "ASGI_THREAD_POOL_MAX", DEFAULT_THREAD_POOL_MAX),
         one_hop=getattr(settings, "ASGI_ONE_HOP", True),
+        hop_queue=getattr(settings, "ASGI_HOP_QUEUE", True),
         debug=debug,
     )
 

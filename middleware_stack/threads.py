@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import threading
 import time
 from collections import deque
@@ -52,6 +53,8 @@ __all__ = [
     "WorkerExecutor",
 ]
 
+
+logger = logging.getLogger("middleware_stack")
 
 #: True when this asgiref accepts ``ThreadSensitiveContext(executor=...)`` (3.13+).
 EXECUTOR_SUPPORTED = "executor" in inspect.signature(ThreadSensitiveContext.__init__).parameters
@@ -96,7 +99,9 @@ class ExecutorPool:
         self._trim_loop: asyncio.AbstractEventLoop | None = None  # where a trim is due
         self.threads_started = 0
         self.live = 0
-        self.waited = 0  # leases that found every thread busy and waited for one
+        # Leases that waited for a worker: every thread busy at the bound, or (one-hop
+        # requests under load) a busy hop's thread, see ``hops``.
+        self.waited = 0
         self.spilled = 0  # waiting leases the hop queue gave a thread of their own
         # One-hop requests wait for a busy hop's worker rather than wake their own.
         self.hops: HopQueue | None = HopQueue(self) if hop_queue else None
@@ -173,7 +178,7 @@ class ExecutorPool:
             hops = self.hops
             if hops is not None:
                 hops.hopping.pop(worker, None)
-            if self._waiters and (hops is None or not hops.others_take(worker)):
+            if self._waiters and (hops is None or not hops.others_take(worker, self._waiters[0])):
                 lease.worker = None  # it ends without a worker; a late call takes another
                 self._waiters.popleft()._assign(worker)
             elif not self.closed and len(self._idle) < self.idle_max:
@@ -195,8 +200,8 @@ class ExecutorPool:
                 lease.queued_at = time.monotonic()
                 self._waiters.append(lease)
                 self.waited += 1
-                if self.hops is not None:
-                    self.hops.arm()
+                if lease.hop and self.hops is not None:
+                    self.hops.arm()  # at the bound alone a timer could not spill it
             lease._waiting.append(item)
             return True
 
@@ -215,7 +220,14 @@ class ExecutorPool:
                     return True
                 self.threads_started += 1
                 self.live += 1
-            worker = self._new_worker()  # a thread start: not under the lock
+            try:
+                worker = self._new_worker()  # a thread start: not under the lock
+            except RuntimeError:  # "can't start new thread": wait for a hand-on instead
+                logger.exception("middleware_stack: could not start a worker thread")
+                with self._lock:
+                    self.threads_started -= 1
+                    self.live -= 1
+                return True
             with self._lock:
                 if self._waiters and hops.due(self._waiters[0], now, keep):
                     self.spilled += 1
@@ -302,7 +314,7 @@ class ExecutorPool:
 
     @property
     def waiting(self) -> int:
-        """Leases waiting for a worker, at the bound."""
+        """Leases waiting for a worker: at the bound, or for a busy hop's."""
         return len(self._waiters)
 
     def close(self) -> list[Future[None]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from middleware_stack.exceptions import StackConfigurationError
 from middleware_stack.hopqueue import HopQueue
 from middleware_stack.threads import ExecutorPool
 from tests.asgi import call
@@ -46,7 +47,12 @@ async def _block(app: Any) -> asyncio.Future[Any]:
 async def test_a_request_that_finds_a_hop_running_waits_for_its_worker_and_runs_on_it() -> None:
     app = stack()
     pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 60.0  # worth waiting: never spill
+    hops.busy, hops.fresh, hops.patience, hops.window = (
+        0.0,
+        60.0,
+        60.0,
+        0.0,
+    )  # worth waiting: never spill
     await call(app, path="/sync/")  # one warm thread, idle
     held = await _block(app)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
@@ -65,6 +71,7 @@ async def test_a_request_that_finds_the_process_idle_takes_a_thread_at_once() ->
     wait for it (or, measured in a busy moment, is spilled by the timer)."""
     app = stack()
     pool, hops = _hops(app)
+    hops.fresh = 60.0  # the blocked hop counts as ending soon: only the CPU rule decides
     held = await _block(app)
     # A period with the process idle (the first request's own CPU time measured apart):
     # the next request's measure reads it.
@@ -84,7 +91,7 @@ async def test_a_request_that_finds_the_process_idle_takes_a_thread_at_once() ->
 async def test_a_waiting_request_spills_onto_another_thread_once_the_process_is_idle() -> None:
     app = stack()
     pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 60.0  # the request waits
+    hops.busy, hops.fresh, hops.patience, hops.window = 0.0, 60.0, 60.0, 0.0  # the request waits
     held = await _block(app)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
     assert await wait_until(lambda: pool.waiting == 1)
@@ -100,7 +107,12 @@ async def test_a_waiting_request_spills_onto_another_thread_once_the_process_is_
 async def test_a_busy_process_still_spills_a_request_that_waited_past_the_patience() -> None:
     app = stack()
     pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 0.05  # only the patience spills
+    hops.busy, hops.fresh, hops.patience, hops.window = (
+        0.0,
+        60.0,
+        0.05,
+        0.0,
+    )  # only the patience spills
     held = await _block(app)
     response = await asyncio.wait_for(call(app, path="/sync/"), 30)
     assert response.status == 200 and not held.done()
@@ -113,7 +125,7 @@ async def test_a_busy_process_still_spills_a_request_that_waited_past_the_patien
 async def test_requests_on_djangos_path_never_wait_for_a_busy_hop() -> None:
     app = stack(ASGI_ONE_HOP=False)
     pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 60.0
+    hops.busy, hops.fresh, hops.patience, hops.window = 0.0, 60.0, 60.0, 0.0
     held = await _block(app)
     response = await asyncio.wait_for(call(app, path="/sync/"), 30)
     assert response.status == 200 and not held.done()
@@ -126,7 +138,7 @@ async def test_requests_on_djangos_path_never_wait_for_a_busy_hop() -> None:
 async def test_at_the_thread_bound_a_spill_waits_for_a_released_thread() -> None:
     app = stack(ASGI_THREAD_POOL_MAX=1)
     pool, hops = _hops(app)
-    hops.busy = float("inf")  # never "working": due at each period
+    hops.busy, hops.window = float("inf"), 0.0  # never "working": due at each period
     held = await _block(app)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
     assert await wait_until(lambda: pool.waiting == 1)
@@ -143,7 +155,7 @@ async def test_a_request_cancelled_while_waiting_for_a_hop_leaves_the_queue_and_
 ):
     app = stack()
     pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 60.0
+    hops.busy, hops.fresh, hops.patience, hops.window = 0.0, 60.0, 60.0, 0.0
     held = await _block(app)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
     assert await wait_until(lambda: pool.waiting == 1)
@@ -158,10 +170,10 @@ async def test_a_request_cancelled_while_waiting_for_a_hop_leaves_the_queue_and_
 
 
 @needs_executor
-async def test_without_the_hop_queue_each_request_in_flight_takes_a_thread_at_once() -> None:
-    app = stack()
-    pool, _ = _hops(app)
-    pool.hops = None
+async def test_asgi_hop_queue_false_gives_each_request_in_flight_a_thread_at_once() -> None:
+    app = stack(ASGI_HOP_QUEUE=False)
+    pool = app.boundary.pool
+    assert pool is not None and pool.hops is None
     held = await _block(app)
     assert (await asyncio.wait_for(call(app, path="/sync/"), 30)).status == 200
     assert pool.waited == 0 and pool.live == 2
@@ -169,11 +181,18 @@ async def test_without_the_hop_queue_each_request_in_flight_takes_a_thread_at_on
     await held
 
 
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_a_malformed_asgi_hop_queue_is_a_configuration_error_naming_it(value: Any) -> None:
+    with pytest.raises(StackConfigurationError, match="ASGI_HOP_QUEUE") as caught:
+        stack(ASGI_HOP_QUEUE=value)
+    assert caught.value.id == "middleware_stack.E010"
+
+
 @needs_executor
 async def test_a_request_does_not_wait_for_a_hop_that_has_run_long_even_in_a_busy_process() -> None:
     app = stack()
     pool, hops = _hops(app)
-    hops.busy, hops.patience = 0.0, 60.0  # "working"; the default freshness (2 ms)
+    hops.busy, hops.patience, hops.window = 0.0, 60.0, 0.0  # "working"; freshness 10 ms
     held = await _block(app)
     await asyncio.sleep(0.02)  # the blocked hop is older than that now
     response = await asyncio.wait_for(call(app, path="/sync/"), 30)
@@ -187,7 +206,7 @@ async def test_a_request_does_not_wait_for_a_hop_that_has_run_long_even_in_a_bus
 async def test_a_waiting_request_spills_once_the_hop_it_waits_for_has_run_long() -> None:
     app = stack()
     pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience = 0.0, 60.0, 60.0  # waits
+    hops.busy, hops.fresh, hops.patience, hops.window = 0.0, 60.0, 60.0, 0.0  # waits
     held = await _block(app)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
     assert await wait_until(lambda: pool.waiting == 1)

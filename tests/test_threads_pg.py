@@ -136,3 +136,25 @@ def test_signals_fire_once_per_request_under_a_real_server(site: Serve) -> None:
             time.sleep(0.1)
     assert now["started"] - base["started"] == 10 + j
     assert now["finished"] - base["finished"] == 10 + j
+
+
+def test_requests_run_beside_a_view_blocked_in_a_query_under_a_real_server(site: Serve) -> None:
+    """The hop queue (middleware_stack.hopqueue) never holds requests behind a hop that
+    waits on the database: the process is idle, so they take threads of their own."""
+    with site() as (srv, _), httpx.Client(timeout=60) as c:
+        assert "one-hop" in c.get(srv.url + "/stats/").json()["requests_path"]
+
+        async def run() -> tuple[float, list[float]]:
+            async with httpx.AsyncClient(timeout=60) as ac:
+                slow = asyncio.ensure_future(ac.get(f"{srv.url}/sleep/?s=4"))
+                await asyncio.sleep(0.5)  # the slow view is in its query now
+                quick = []
+                for i in range(10):
+                    assert (await ac.get(f"{srv.url}/db/?n={i}")).status_code == 200
+                    quick.append(time.monotonic())
+                assert (await slow).status_code == 200
+                return time.monotonic(), quick
+
+        slow_done, quick_done = asyncio.run(run())
+        # All ten were answered while the slow one still waited in PostgreSQL.
+        assert max(quick_done) < slow_done - 1.0

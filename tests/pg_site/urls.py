@@ -5,6 +5,7 @@ from tests.pg_site import views
 urlpatterns = [
     path("db/", views.db),
     path("adb/", views.adb),
+    path("sleep/", views.sleep),
     path("fail-tx/", views.fail_in_transaction),
     path("tx-state/", views.tx_state),
     path("stats/", views.stats),

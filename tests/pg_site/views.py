@@ -52,6 +52,13 @@ def db(request: HttpRequest) -> JsonResponse:
     return JsonResponse(data)
 
 
+def sleep(request: HttpRequest) -> JsonResponse:
+    """A query that waits in PostgreSQL (``pg_sleep``): a view blocked on I/O."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [float(request.GET.get("s", "1"))])
+    return JsonResponse({"thread": threading.current_thread().name})
+
+
 async def adb(request: HttpRequest) -> JsonResponse:
     n = int(request.GET.get("n", "0"))
     data = await sync_to_async(_query)(n)
@@ -100,6 +107,7 @@ def stats(request: HttpRequest) -> JsonResponse:
             "pool_started": pool.threads_started if pool else None,
             "pool_max": pool.max_threads if pool else None,
             "pool_waited": pool.waited if pool else None,
+            "pool_spilled": pool.spilled if pool else None,
             "signals": SIGNALS,
             "requests_path": application.boundary.path_note,
         }
