@@ -6,6 +6,7 @@ Requests on Django's own path never wait for a hop."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from middleware_stack.exceptions import StackConfigurationError
 from middleware_stack.hopqueue import HopQueue
 from middleware_stack.threads import ExecutorPool
+from middleware_stack.worker import settle_here
 from tests.asgi import call
 from tests.test_onehop import (  # noqa: F401 (urls: fixture)
     ENTERED,
@@ -216,3 +218,44 @@ async def test_a_waiting_request_spills_once_the_hop_it_waits_for_has_run_long()
     assert pool.spilled == 1
     GATE.set()
     await held
+
+
+async def test_after_a_spill_a_finished_hops_thread_leaves_the_waiters_to_another_busy_hop() -> (
+    None
+):
+    """The threads taking turns shrink back: with another recent hop still running (it
+    will hand on), a thread whose hop ends goes idle instead of taking the waiter."""
+    pool = ExecutorPool(4, on_release=lambda: None)
+    hops = pool.hops
+    assert hops is not None
+    hops.busy, hops.window, hops.patience = 0.0, 0.0, 60.0  # "working"; never spilled
+    gates = {"a": threading.Event(), "b": threading.Event()}
+
+    def hop(gate: str) -> str:
+        if gate in gates:
+            gates[gate].wait(10)
+        settle_here()  # as the one-hop path's last call: the worker hands itself on
+        return threading.current_thread().name
+
+    leases = [pool.acquire(hop=True) for _ in range(3)]
+    try:
+        first = asyncio.wrap_future(leases[0].submit(hop, "a"))
+        hops.fresh = 0.0  # the second takes a thread of its own (as after a spill)
+        second = asyncio.wrap_future(leases[1].submit(hop, "b"))
+        hops.fresh = 60.0
+        third = asyncio.wrap_future(leases[2].submit(hop, "c"))
+        assert pool.waiting == 1 and pool.live == 2
+        gates["a"].set()
+        name_a = await first
+        assert await wait_until(lambda: pool.idle == 1)  # the first's thread went idle
+        assert pool.waiting == 1  # the waiter was left to the second hop
+        gates["b"].set()
+        name_b = await second
+        assert await asyncio.wait_for(third, 30) == name_b != name_a
+        assert pool.spilled == 0 and pool.threads_started == 2
+    finally:
+        for gate in gates.values():
+            gate.set()
+        for lease in leases:
+            pool.release(lease)
+        pool.close()
