@@ -415,3 +415,30 @@ def test_loop_threads_that_exit_leave_no_cpu_wait_file_open() -> None:
     while len(_open_schedstat_files()) > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(_open_schedstat_files()) <= before, _open_schedstat_files()
+
+
+def test_the_reported_stack_is_where_the_step_spent_most_samples_not_the_first() -> None:
+    """A first sample can catch a moment the step did not linger in (CI once caught a
+    garbage-collection callback in place of the layer's sleep); the report names the
+    stack sampled most often during the step."""
+    from collections import deque
+    from types import SimpleNamespace
+
+    from middleware_stack.guards.watchdog import sampled_stack
+
+    owner = SimpleNamespace(tls=SimpleNamespace(samples=deque()))
+    other = SimpleNamespace()
+    gc_moment = [("junkdrawer.py", 492, "gc_callback")]
+    sleeping = [("layer.py", 71, "slow_receive")]
+    owner.tls.samples.extend(
+        [
+            (0.5, owner, [("before.py", 1, "earlier_step")]),  # before the step
+            (1.01, owner, gc_moment),
+            (1.02, other, sleeping),  # another owner's sample
+            (1.03, owner, sleeping),
+            (1.05, owner, sleeping),
+        ]
+    )
+    assert sampled_stack(owner, 1.0, 1.1) == sleeping
+    assert sampled_stack(owner, 1.0, 1.015) == gc_moment  # the only one in that window
+    assert sampled_stack(owner, 2.0, 2.1) is None

@@ -231,12 +231,21 @@ def start(threshold: float) -> None:
 
 
 def sampled_stack(owner: Any, start: float, end: float) -> list[tuple[str, int, str]] | None:
-    """The first stack sampled while ``owner``'s step ran between ``start`` and ``end``."""
+    """The stack sampled most often while ``owner``'s step ran between ``start`` and
+    ``end`` (the first of those, on a tie): where the step spent its time. Not simply the
+    first sample, which may catch a moment the step did not linger in (a garbage
+    collection callback, say) and would point the developer at the wrong line."""
     samples: deque[Sample] = owner.tls.samples
+    counts: dict[tuple[tuple[str, int, str], ...], int] = {}
+    best: list[tuple[str, int, str]] | None = None
+    most = 0
     for when, frame, stack in samples:
-        if frame is owner and start <= when <= end + _interval:
-            return stack
-    return None
+        if frame is owner and start <= when <= end + _interval and stack is not None:
+            key = tuple(stack)
+            seen = counts[key] = counts.get(key, 0) + 1
+            if seen > most:
+                best, most = stack, seen
+    return best
 
 
 def format_stack(stack: list[tuple[str, int, str]] | None, depth: int = 4) -> str:
