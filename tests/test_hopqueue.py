@@ -34,6 +34,17 @@ def _hops(app: Any) -> tuple[ExecutorPool, HopQueue]:
     return pool, pool.hops
 
 
+def _forced(
+    app: Any, busy: float = 0.0, fresh: float = 60.0, patience: float = 60.0, window: float = 0.0
+) -> tuple[ExecutorPool, HopQueue]:
+    """The pool and its hop queue with the process state forced, not measured: by
+    default "working" (any CPU use counts), hops "fresh" and patience out of reach, the
+    CPU use read at every decision. So a test's outcome never depends on the load."""
+    pool, hops = _hops(app)
+    hops.busy, hops.fresh, hops.patience, hops.window = busy, fresh, patience, window
+    return pool, hops
+
+
 def _threads(*whats: str) -> list[str]:
     return [name for what, name in EVENTS if what in whats]
 
@@ -48,13 +59,7 @@ async def _block(app: Any) -> asyncio.Future[Any]:
 @needs_executor
 async def test_a_request_that_finds_a_hop_running_waits_for_its_worker_and_runs_on_it() -> None:
     app = stack()
-    pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience, hops.window = (
-        0.0,
-        60.0,
-        60.0,
-        0.0,
-    )  # worth waiting: never spill
+    pool, _ = _forced(app)  # worth waiting: never spill
     await call(app, path="/sync/")  # one warm thread, idle
     held = await _block(app)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
@@ -92,8 +97,7 @@ async def test_a_request_that_finds_the_process_idle_takes_a_thread_at_once() ->
 @needs_executor
 async def test_a_waiting_request_spills_onto_another_thread_once_the_process_is_idle() -> None:
     app = stack()
-    pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience, hops.window = 0.0, 60.0, 60.0, 0.0  # the request waits
+    pool, hops = _forced(app)  # the request waits
     held = await _block(app)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
     assert await wait_until(lambda: pool.waiting == 1)
@@ -108,13 +112,7 @@ async def test_a_waiting_request_spills_onto_another_thread_once_the_process_is_
 @needs_executor
 async def test_a_busy_process_still_spills_a_request_that_waited_past_the_patience() -> None:
     app = stack()
-    pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience, hops.window = (
-        0.0,
-        60.0,
-        0.05,
-        0.0,
-    )  # only the patience spills
+    pool, _ = _forced(app, patience=0.05)  # only the patience spills
     held = await _block(app)
     response = await asyncio.wait_for(call(app, path="/sync/"), 30)
     assert response.status == 200 and not held.done()
@@ -126,8 +124,7 @@ async def test_a_busy_process_still_spills_a_request_that_waited_past_the_patien
 @needs_executor
 async def test_requests_on_djangos_path_never_wait_for_a_busy_hop() -> None:
     app = stack(ASGI_ONE_HOP=False)
-    pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience, hops.window = 0.0, 60.0, 60.0, 0.0
+    pool, _ = _forced(app)
     held = await _block(app)
     response = await asyncio.wait_for(call(app, path="/sync/"), 30)
     assert response.status == 200 and not held.done()
@@ -156,8 +153,7 @@ async def test_a_request_cancelled_while_waiting_for_a_hop_leaves_the_queue_and_
     None
 ):
     app = stack()
-    pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience, hops.window = 0.0, 60.0, 60.0, 0.0
+    pool, hops = _forced(app)
     held = await _block(app)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
     assert await wait_until(lambda: pool.waiting == 1)
@@ -207,8 +203,7 @@ async def test_a_request_does_not_wait_for_a_hop_that_has_run_long_even_in_a_bus
 @needs_executor
 async def test_a_waiting_request_spills_once_the_hop_it_waits_for_has_run_long() -> None:
     app = stack()
-    pool, hops = _hops(app)
-    hops.busy, hops.fresh, hops.patience, hops.window = 0.0, 60.0, 60.0, 0.0  # waits
+    pool, hops = _forced(app)  # waits
     held = await _block(app)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
     assert await wait_until(lambda: pool.waiting == 1)
