@@ -309,11 +309,10 @@ def _startproject_bound(threads: int) -> ASGIApp:
 
 def _startproject_no_hop_queue() -> ASGIApp:
     """S0-mw with each one-hop request taking a thread of its own, as before the hop queue."""
-    app = _startproject(stack=True)
-    for boundary in BOUNDARIES[-1:]:
-        if boundary.pool is not None:
-            boundary.pool.hops = None
-    return app
+    from django.test import override_settings
+
+    with override_settings(ASGI_HOP_QUEUE=False):
+        return _startproject(stack=True)
 
 
 def _sketch() -> ASGIApp:

@@ -85,6 +85,8 @@ def build(name: str) -> Any:
 
     if name == "sketch":
         return build_app("sketch-mw")
+    if name == "stack-noq":
+        return build_app("S0-mw-noq")
     stack = build_app("S0-mw")
     boundary = stack.boundary  # type: ignore[attr-defined]
     if name == "onehop":
@@ -99,8 +101,6 @@ def build(name: str) -> Any:
         boundary._pooled = pooled
     elif name.startswith("stack-pool"):
         boundary.pool.max_threads = int(name.removeprefix("stack-pool"))
-    elif name == "stack-noq":
-        boundary.pool.hops = None
     elif name == "stack-nolistener":
         boundary.onehop.serve = types.MethodType(_serve_without_listener, boundary.onehop)
     return stack

@@ -37,6 +37,13 @@ def settling() -> str:
     return threading.current_thread().name
 
 
+def pooled(app: Any) -> ExecutorPool:
+    """The stack's thread pool (these tests need thread reuse on)."""
+    pool = app.boundary.pool
+    assert pool is not None
+    return pool
+
+
 async def run(pool: ExecutorPool, *calls: Any) -> list[Any]:
     """One lease's calls in order, then its release."""
     lease = pool.acquire()
@@ -119,8 +126,7 @@ async def test_a_one_hop_request_resets_its_connections_in_its_hop_not_in_anothe
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = stack()
-    pool = app.boundary.pool
-    assert pool is not None
+    pool = pooled(app)
     ran: list[str] = []
     queued: list[Any] = []
     monkeypatch.setattr(pool, "on_release", lambda: ran.append(threading.current_thread().name))
@@ -147,18 +153,14 @@ async def test_a_streaming_response_still_gets_the_release_hook_after_its_close(
 ) -> None:
     """Closed in a second hop after it is sent: the hook is queued at release, as before."""
     app = stack()
-    pool = app.boundary.pool
-    assert pool is not None
+    pool = pooled(app)
     ran: list[str] = []
     await call(app, path="/astream/")
     monkeypatch.setattr(pool, "on_release", lambda: ran.append("reset"))
     for worker in pool._idle:
         monkeypatch.setattr(worker, "on_release", pool.on_release)
     assert (await call(app, path="/astream/")).status == 200
-    for _ in range(1000):  # the queued hook runs on the worker: bounded wait
-        if ran:
-            break
-        await asyncio.sleep(0.005)
+    await wait_until(lambda: bool(ran))  # the queued hook runs on the worker
     assert ran == ["reset"]
 
 
@@ -185,8 +187,7 @@ async def test_at_the_bound_a_settled_request_hands_its_thread_on_before_its_res
     None
 ):
     app = stack(ASGI_THREAD_POOL_MAX=1)
-    pool = app.boundary.pool
-    assert pool is not None
+    pool = pooled(app)
     held, seen = await _held_request(app, "/block/", lambda: bool(_when("view")))
     assert await wait_until(ENTERED.is_set)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
@@ -208,8 +209,7 @@ async def test_at_the_bound_a_settled_request_hands_its_thread_on_before_its_res
 @pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
 async def test_at_the_bound_a_streaming_request_keeps_its_thread_until_it_is_closed() -> None:
     app = stack(ASGI_THREAD_POOL_MAX=1)
-    pool = app.boundary.pool
-    assert pool is not None
+    pool = pooled(app)
     first = asyncio.ensure_future(call(app, path="/block-stream/"))
     assert await wait_until(ENTERED.is_set)
     waiting = asyncio.ensure_future(call(app, path="/sync/"))
@@ -224,8 +224,7 @@ async def test_at_the_bound_a_streaming_request_keeps_its_thread_until_it_is_clo
 @needs_executor
 async def test_without_waiters_a_settled_worker_is_idle_again_before_the_response_is_sent() -> None:
     app = stack()
-    pool = app.boundary.pool
-    assert pool is not None
+    pool = pooled(app)
     await call(app, path="/sync/")  # warm: one thread, idle
     held, seen = await _held_request(app, "/sync/", lambda: pool.idle == 1)
     await held
