@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from middleware_stack.lease import Lease
 from middleware_stack.types import ASGIApp, Message
 
 __all__ = [
@@ -207,11 +208,12 @@ def count_handovers() -> Iterator[dict[str, int]]:
     ``concurrent.futures.Executor`` subclass (``ThreadPoolExecutor``, which
     ``run_in_executor`` and asgiref use; the stack's ``WorkerExecutor``; asgiref's
     ``CurrentThreadExecutor``, a hop back into a waiting sync thread), keyed by class
-    name. A ``submit`` that delegates to another (the stack's ``Lease`` hands its calls
-    to a ``WorkerExecutor``) is one hand-over, counted under the outermost class.
+    name; and the stack's ``Lease.push``, which its one-hop path calls directly. A
+    call that delegates to another (the stack's ``Lease`` hands its calls to a
+    ``WorkerExecutor``) is one hand-over, counted under the outermost class.
     """
     counts: dict[str, int] = {}
-    originals: list[tuple[type[Executor], Any]] = []
+    originals: list[tuple[type[Executor], str, Any]] = []
     inside = threading.local()
 
     def wrap(cls: type[Executor], submit: Any) -> Any:
@@ -229,15 +231,17 @@ def count_handovers() -> Iterator[dict[str, int]]:
 
         return counted
 
-    for cls in _executor_classes():
-        submit = vars(cls)["submit"]
-        originals.append((cls, submit))
-        cls.submit = wrap(cls, submit)  # type: ignore[method-assign]
+    entries = [(cls, "submit") for cls in _executor_classes()]
+    entries.append((Lease, "push"))  # the one-hop path's lean hand-over (hopcall)
+    for cls, method in entries:
+        original = vars(cls)[method]
+        originals.append((cls, method, original))
+        setattr(cls, method, wrap(cls, original))
     try:
         yield counts
     finally:
-        for cls, submit in originals:
-            cls.submit = submit  # type: ignore[method-assign]
+        for cls, method, original in originals:
+            setattr(cls, method, original)
 
 
 def summarize(samples: list[float]) -> dict[str, float]:

@@ -288,7 +288,10 @@ class DjangoBoundary:
             lease = pool.acquire(per_call=per_call, hop=not per_call and app is self.onehop)
             try:
                 async with ThreadSensitiveContext(executor=lease):  # type: ignore[call-arg,unused-ignore]
-                    await app(scope, receive, send)
+                    if self.onehop is not None and app is self.onehop:
+                        await self.onehop.serve(scope, receive, send, lease)
+                    else:
+                        await app(scope, receive, send)
             finally:
                 pool.release(lease)
         finally:

@@ -49,6 +49,15 @@ class Lease(Executor):
         self.closed = False
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        if not self.push((future, fn, args, kwargs)) and self.per_call:
+            future.add_done_callback(self._call_done)
+        return future
+
+    def push(self, item: _WorkItem) -> bool:
+        """Run a call whose outcome object exists already (``submit``'s future, or the
+        one-hop path's lean reply, :mod:`middleware_stack.hopcall`) on this lease's
+        worker. True if it was queued until a worker is assigned (``_assign`` sends it)."""
         if self.closed:
             raise RuntimeError("cannot schedule new futures after shutdown")
         if self.per_call:
@@ -57,15 +66,12 @@ class Lease(Executor):
         if worker is None:
             worker = self.pool._take(self)
             if worker is None:  # at the bound: queued until a worker is released to us
-                future: Future[T] = Future()
-                if self.pool._queue_call(self, (future, fn, args, kwargs)):
-                    return future
+                if self.pool._queue_call(self, item):
+                    return True
                 worker = self.worker  # assigned meanwhile
                 assert worker is not None
-        future = worker.submit(fn, *args, **kwargs)
-        if self.per_call:
-            future.add_done_callback(self._call_done)
-        return future
+        worker.push(item)
+        return False
 
     def _assign(self, worker: WorkerExecutor) -> None:
         """Called under the pool's lock: the worker is ours; send it what we queued."""
@@ -80,7 +86,7 @@ class Lease(Executor):
         waiting, self._waiting = self._waiting, None
         for item in waiting or ():
             worker.push(item)
-            if self.per_call and item[0] is not None:
+            if self.per_call and isinstance(item[0], Future):  # submit's (per_call: no other)
                 item[0].add_done_callback(self._call_done)
 
     def _call_done(self, future: Future[Any]) -> None:

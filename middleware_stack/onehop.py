@@ -5,15 +5,16 @@ hands each sync part of a request to a thread on its own: ``request_started``, e
 ``MiddlewareMixin`` hook, the view, ``response.close()``. That is 16 round trips through
 the event loop with startproject's ``MIDDLEWARE``, each costing about as much as a whole
 request under WSGI. Here the body is read on the loop, then ONE thread-sensitive
-``sync_to_async`` call does ``request_started``, builds the request, runs Django's sync
+call (:mod:`middleware_stack.hopcall`, asgiref's ``sync_to_async`` without its generic
+machinery) does ``request_started``, builds the request, runs Django's sync
 middleware chain (``load_middleware(is_async=False)``, built once) and, for a response
 whose content is already bytes, ``response.close()`` (``request_finished``); the
 response is then sent from the loop with the handler's own ``send_response``.
 
 What stays Django's: every sync part of a request runs on one thread (the boundary's
 lease); an async view runs on the loop (``async_to_sync`` in the chain hops back to this
-loop, since the hop is asgiref's ``SyncToAsync``, and its thread-sensitive calls come
-back to the request's worker); a disconnect cancels the request as the installed Django
+loop, which the hop names on the worker as ``SyncToAsync`` does, and its thread-sensitive
+calls come back to the request's worker); a disconnect cancels the request as the installed Django
 does; exceptions become Django's 500 in the chain; ``request_started`` and
 ``request_finished`` fire once each, also when a disconnect abandons a sync view that
 cannot be cancelled (the hop closes what it produces once it is abandoned).
@@ -38,7 +39,7 @@ import copy
 import functools
 import inspect
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
@@ -50,12 +51,16 @@ from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
+from middleware_stack import hopcall
 from middleware_stack.exceptions import StackConfigurationError
 from middleware_stack.guards.blocking import mark_hop
 from middleware_stack.routers import AppShape
 from middleware_stack.settings import shown
 from middleware_stack.types import Receive, Scope, Send
 from middleware_stack.worker import settle_here
+
+if TYPE_CHECKING:
+    from middleware_stack.lease import Lease
 
 __all__ = ["OVERRIDES", "OneHop", "choose", "loaded_middleware", "why_not"]
 
@@ -218,8 +223,15 @@ class OneHop:
         else:
             await self.serve(scope, receive, send)
 
-    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Inside the request's thread-sensitive context: body, hop, send, close."""
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, lease: Lease | None = None
+    ) -> None:
+        """Inside the request's thread-sensitive context: body, hop, send, close.
+
+        ``lease``: the executor that context runs sync code on (the boundary's pool), for
+        the lean hand-over of :mod:`middleware_stack.hopcall`; without it, asgiref's.
+        """
+        lean = lease if lease is not None and hopcall.usable() else None
         handler = self.handler
         try:
             body_file = await handler.read_body(receive)
@@ -235,7 +247,10 @@ class OneHop:
         try:
             try:
                 mark_hop()  # an async view's blocking stays charged to Django (checks on)
-                response = await self._hop(state, scope, body_file)
+                if lean is not None:
+                    response = await hopcall.call(lean, self._run, state, scope, body_file)
+                else:
+                    response = await self._hop(state, scope, body_file)
                 await handler.send_response(response, send)  # type: ignore[arg-type]
             except asyncio.CancelledError:
                 if not state.interrupted or _still_cancelled(task):
@@ -256,7 +271,7 @@ class OneHop:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
-            await self._finish(state)
+            await self._finish(state, lean)
             body_file.close()
 
     def _run(self, state: _Request, scope: Scope, body_file: Any) -> Any:
@@ -294,7 +309,7 @@ class OneHop:
             settle_here()
         return response
 
-    async def _finish(self, state: _Request) -> None:
+    async def _finish(self, state: _Request, lean: Lease | None) -> None:
         """Close what the hop produced and did not close (a streaming response, sent or
         not); a hop still running, abandoned, closes its own."""
         with state.lock:
@@ -303,4 +318,7 @@ class OneHop:
             if response is None or state.closed:
                 return
             state.closed = True
-        await sync_to_async(response.close)()
+        if lean is not None:
+            await hopcall.call(lean, response.close)
+        else:
+            await sync_to_async(response.close)()

@@ -12,15 +12,27 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["WorkerExecutor", "settle_here"]
+__all__ = ["Outcome", "WorkerExecutor", "settle_here"]
 
 logger = logging.getLogger("middleware_stack")
 
 T = TypeVar("T")
 _names = itertools.count(1)
-_WorkItem = tuple[Future[Any] | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+class Outcome(Protocol):
+    """Where a queued call's result goes: a ``concurrent.futures.Future`` (``submit``), or
+    the one-hop path's lean reply to the event loop (:mod:`middleware_stack.hopcall`)."""
+
+    def set_running_or_notify_cancel(self) -> bool: ...
+    def set_result(self, result: Any, /) -> None: ...
+    def set_exception(self, exception: BaseException | None, /) -> None: ...
+    def cancel(self) -> bool: ...
+
+
+_WorkItem = tuple[Outcome | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 _current = threading.local()  # .worker: the WorkerExecutor whose thread this is
 
 
