@@ -40,9 +40,10 @@ from asgiref.sync import ThreadSensitiveContext
 
 from middleware_stack import threads
 from middleware_stack.lifespan_fallback import LifespanFallback
+from middleware_stack.response import lowercase_headers
 from middleware_stack.routers import AppShape, shape_of
 from middleware_stack.settings import non_negative, read_settings, shown
-from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
+from middleware_stack.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["DjangoBoundary"]
 
@@ -71,15 +72,6 @@ def _reset_dirty_connections() -> None:
     from middleware_stack.dbstate import reset_dirty_connections
 
     reset_dirty_connections()
-
-
-def _lowercase_headers(send: Send) -> Send:
-    async def lowercasing_send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = [(k.lower(), v) for k, v in message.get("headers", ())]
-        await send(message)
-
-    return lowercasing_send
 
 
 class DjangoBoundary:
@@ -246,7 +238,9 @@ class DjangoBoundary:
             if self.state and "state" not in scope:
                 scope = {**scope, "state": self.state.copy()}
             if self.is_django:
-                await self._pooled(self.http_app, scope, receive, _lowercase_headers(send), False)
+                # The one-hop path sends lowercase names itself (middleware_stack.response).
+                out = send if self.onehop is not None else lowercase_headers(send)
+                await self._pooled(self.http_app, scope, receive, out, False)
             else:  # nothing of Django's to fix: stay out of the way
                 await self.app(scope, receive, send)
         elif kind == "websocket":

@@ -115,6 +115,8 @@ class HopQueue:
 
     def _soon(self, besides: WorkerExecutor | None, now: float) -> bool:
         # A hop running longer than ``fresh`` may be blocked: not worth waiting for.
+        if not self.hopping:  # the common case of a process with its hops handed on
+            return False
         fresh = self.fresh
         return any(
             worker.busy and now - since < fresh and worker is not besides

@@ -54,9 +54,10 @@ from django.utils.module_loading import import_string
 from middleware_stack import hopcall
 from middleware_stack.exceptions import StackConfigurationError
 from middleware_stack.guards.blocking import mark_hop
+from middleware_stack.response import lowercase_headers, start_message
 from middleware_stack.routers import AppShape
 from middleware_stack.settings import shown
-from middleware_stack.types import Receive, Scope, Send
+from middleware_stack.types import Message, Receive, Scope, Send
 from middleware_stack.worker import settle_here
 
 if TYPE_CHECKING:
@@ -179,11 +180,13 @@ class _Request:
         "interrupted",
         "lock",
         "response",
+        "start",
         "working",
     )
 
     def __init__(self) -> None:
         self.working = True  # the hop or the send is under way (the loop's side)
+        self.start: Message | None = None  # built in the hop (response.start_message)
         self.interrupted = False  # the disconnect listener cancelled the work
         self.lock = threading.Lock()
         self.response: HttpResponseBase | None = None
@@ -202,6 +205,8 @@ class OneHop:
     def __init__(self, handler: ASGIHandler, *, own_context: bool = False) -> None:
         self.handler = handler
         self.handler_class = type(handler)
+        # Django's own send_response: the hop may build its start message itself.
+        self.own_send = self.handler_class.send_response is ASGIHandler.send_response
         self.own_context = own_context
         # The handler's twin with the sync middleware chain, loaded now from the
         # MIDDLEWARE in force, as the handler loaded its async one when it was built.
@@ -251,7 +256,12 @@ class OneHop:
                     response = await hopcall.call(lean, self._run, state, scope, body_file)
                 else:
                     response = await self._hop(state, scope, body_file)
-                await handler.send_response(response, send)  # type: ignore[arg-type]
+                start = state.start
+                if start is None:
+                    await handler.send_response(response, lowercase_headers(send))  # type: ignore[arg-type]
+                else:
+                    await send(start)
+                    await self._send_content(response.content, send)
             except asyncio.CancelledError:
                 if not state.interrupted or _still_cancelled(task):
                     raise  # the server cancelled the request
@@ -294,6 +304,11 @@ class OneHop:
             finally:
                 settle_here()
             raise
+        if self.own_send and not response.streaming:
+            try:
+                state.start = start_message(response)
+            except Exception:  # Django's send_response, on the loop, raises it as Django does
+                state.start = None
         with state.lock:
             state.response = response
             own = state.abandoned or not response.streaming
@@ -308,6 +323,16 @@ class OneHop:
             # not in one more wake-up of this thread at release (see threads).
             settle_here()
         return response
+
+    async def _send_content(self, content: bytes, send: Send) -> None:
+        """A non-streaming response's body, in the messages Django's ``send_response``
+        sends: one, unless it is longer than the handler's ``chunk_size``."""
+        handler = self.handler
+        if len(content) <= handler.chunk_size:
+            await send({"type": "http.response.body", "body": content, "more_body": False})
+            return
+        for chunk, last in handler.chunk_bytes(content):
+            await send({"type": "http.response.body", "body": chunk, "more_body": not last})
 
     async def _finish(self, state: _Request, lean: Lease | None) -> None:
         """Close what the hop produced and did not close (a streaming response, sent or
