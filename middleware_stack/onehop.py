@@ -9,7 +9,9 @@ call (:mod:`middleware_stack.hopcall`, asgiref's ``sync_to_async`` without its g
 machinery) does ``request_started``, builds the request, runs Django's sync
 middleware chain (``load_middleware(is_async=False)``, built once) and, for a response
 whose content is already bytes, ``response.close()`` (``request_finished``); the
-response is then sent from the loop with the handler's own ``send_response``.
+response is then sent from the loop: the start message the hop built
+(:mod:`middleware_stack.response`) and the body, or, for a streaming response, one with
+cookies, or a handler that overrides it, the handler's own ``send_response``.
 
 What stays Django's: every sync part of a request runs on one thread (the boundary's
 lease); an async view runs on the loop (``async_to_sync`` in the chain hops back to this
