@@ -13,8 +13,9 @@ Variants, all ``startproject``'s ``MIDDLEWARE`` and the sync view:
 
 - ``sketch``: :mod:`benchmarks.sketch`, one ``run_in_executor`` on a one-thread pool;
 - ``onehop``: the stack's one-hop path (:class:`middleware_stack.onehop.OneHop`) called
-  without the boundary: its hop is asgiref's thread-sensitive ``SyncToAsync`` with no
-  request context, so every request's hop queues on asgiref's one shared thread;
+  without the boundary: with no lease its hop is asgiref's thread-sensitive
+  ``SyncToAsync`` with no request context, so every request's hop queues on asgiref's
+  one shared thread;
 - ``stack``: ``build_stack(django, [])``, what uvicorn serves in the e2e comparison;
   a request waits for a busy hop's worker (the hop queue);
 - ``stack-shared``: the same, but every request enters ``ThreadSensitiveContext`` with
@@ -62,18 +63,31 @@ def _switches() -> int:
     return total
 
 
-async def _serve_without_listener(self: Any, scope: Any, receive: Any, send: Any) -> None:
+async def _serve_without_listener(
+    self: Any, scope: Any, receive: Any, send: Any, lease: Any = None
+) -> None:
+    """OneHop.serve without the disconnect listener task (and what only it needs)."""
+    from middleware_stack import hopcall
     from middleware_stack.onehop import _Request
+    from middleware_stack.response import lowercase_headers
 
     handler = self.handler
     body_file = await handler.read_body(receive)
     state = _Request()
+    lean = lease if lease is not None and hopcall.usable() else None
     try:
-        response = await self._hop(state, scope, body_file)
-        await handler.send_response(response, send)
+        if lean is not None:
+            response = await hopcall.call(lean, self._run, state, scope, body_file)
+        else:
+            response = await self._hop(state, scope, body_file)
+        if state.start is None:
+            await handler.send_response(response, lowercase_headers(send))
+        else:
+            await send(state.start)
+            await self._send_content(response.content, send)
     finally:
         state.working = False
-        await self._finish(state)
+        await self._finish(state, lean)
         body_file.close()
 
 
@@ -96,7 +110,7 @@ def build(name: str) -> Any:
 
         async def pooled(app: Any, scope: Any, receive: Any, send: Any, per_call: bool) -> None:
             async with ThreadSensitiveContext(executor=shared):  # type: ignore[call-arg,unused-ignore]
-                await app(scope, receive, send)
+                await app.serve(scope, receive, send, shared)  # its push takes the hop
 
         boundary._pooled = pooled
     elif name.startswith("stack-pool"):
