@@ -194,3 +194,30 @@ async def test_the_sketch_serves_startproject_middleware_with_one_hand_over_per_
         finally:
             app.pool.shutdown(wait=True)
     assert handovers == {"ThreadPoolExecutor": 3}
+
+
+def test_the_spread_ratio_leaves_out_rounds_whose_load_went_to_one_worker() -> None:
+    """uvicorn's two workers share one socket; a round in which one took all of wrk's
+    connections is left out of the reported 'spread' ratio (not out of the target)."""
+    from benchmarks.targets import GUNICORN_SYNC, UVICORN_MW, targets
+
+    def runs(rps: list[float], shares: list[float]) -> dict[str, Any]:
+        return {
+            "runs": [
+                {"round": i, "rps": r, "busiest_worker_cpu_share": s}
+                for i, (r, s) in enumerate(zip(rps, shares, strict=True))
+            ]
+        }
+
+    result = {
+        "e2e": {
+            "endpoints": {
+                UVICORN_MW: runs([1300, 600, 1250], [0.52, 1.0, 0.5]),
+                GUNICORN_SYNC: runs([1000, 1000, 1000], [0.5, 0.51, 0.5]),
+            }
+        }
+    }
+    rows = {t["id"]: t for t in targets(result)}
+    assert rows["e2e_stack_over_gunicorn_sync"]["value"] == pytest.approx(1.25)  # all rounds
+    assert rows["e2e_stack_over_gunicorn_sync_spread"]["value"] == pytest.approx(1.275)
+    assert rows["e2e_stack_over_gunicorn_sync_spread"]["spread"] == pytest.approx((1.25, 1.3))
