@@ -32,17 +32,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext
 
 from middleware_stack import threads
+from middleware_stack.edge_settings import edge_settings
+from middleware_stack.heap import freeze_startup_heap
 from middleware_stack.lifespan_fallback import LifespanFallback
 from middleware_stack.response import lowercase_headers
 from middleware_stack.routers import AppShape, shape_of
-from middleware_stack.settings import non_negative, read_settings, shown
+from middleware_stack.settings import read_settings
 from middleware_stack.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["DjangoBoundary"]
@@ -87,9 +88,8 @@ class DjangoBoundary:
         pool_idle: int | None = None,
         pool_max: int | None = None,
     ) -> None:
-        from middleware_stack.exceptions import StackConfigurationError
-
         conf = read_settings()
+        edge = edge_settings(conf, thread_reuse, pool_idle, pool_max)
         self.app = app
         self.lifespan = lifespan
         self.websocket = websocket
@@ -104,75 +104,25 @@ class DjangoBoundary:
         self.app_takes_websocket = self.shape.kind != "django" and self.shape.takes("websocket")
         self.lifespans = 0  # lifespan scopes that reached this boundary (see watch_lifespan)
         self.state: dict[str, Any] = {}
-        if not isinstance(conf.lifespan_fallback, bool):
-            raise StackConfigurationError(
-                f"ASGI_LIFESPAN_FALLBACK = {shown(conf.lifespan_fallback)} must be True or False.",
-                hint="True (the default) runs ASGI_LIFESPAN at the first request under a server "
-                "that sends no lifespan (daphne); False never does.",
-                id="middleware_stack.E010",
-            )
         # Under a server that sends no lifespan (daphne), ASGI_LIFESPAN runs at the first
         # request; dropped (None) as soon as a lifespan scope arrives or it has run.
         self.fallback: LifespanFallback | None = None
-        if lifespan is not None and conf.lifespan_fallback:
+        if lifespan is not None and edge.lifespan_fallback:
             self.fallback = LifespanFallback(lifespan, self, self.state)
         self.inflight = 0  # requests and websockets inside _pooled
         self._quiet: asyncio.Event | None = None  # set once none is left (at shutdown)
-        reuse = conf.thread_reuse if thread_reuse is None else thread_reuse
-        idle = conf.thread_pool_idle if pool_idle is None else pool_idle
-        if not isinstance(reuse, bool):
-            raise StackConfigurationError(
-                f"ASGI_THREAD_REUSE = {shown(reuse)} must be True or False.",
-                id="middleware_stack.E010",
-            )
-        if not isinstance(idle, int) or isinstance(idle, bool) or idle < 0:
-            raise StackConfigurationError(
-                f"ASGI_THREAD_POOL_IDLE = {shown(idle)} must be an integer >= 0.",
-                hint="It bounds the idle worker threads (and so persistent DB connections) "
-                "kept between requests; the default is 8.",
-                id="middleware_stack.E010",
-            )
-        # No pool ever holds more threads than this: a larger bound means "keep them all",
-        # and stays an ordinary number (describe() prints it).
-        idle = min(idle, sys.maxsize)
-        timeout = conf.thread_pool_idle_timeout
-        grace = non_negative(timeout)
-        if grace is None:
-            raise StackConfigurationError(
-                f"ASGI_THREAD_POOL_IDLE_TIMEOUT = {shown(timeout)} must be a number of "
-                "seconds >= 0.",
-                hint="Idle worker threads above ASGI_THREAD_POOL_IDLE are retired after this "
-                "long without a request; the default is 5.",
-                id="middleware_stack.E010",
-            )
-        most = conf.thread_pool_max if pool_max is None else pool_max
-        if not isinstance(most, int) or isinstance(most, bool) or most < 1:
-            raise StackConfigurationError(
-                f"ASGI_THREAD_POOL_MAX = {shown(most)} must be an integer >= 1.",
-                hint="It bounds the worker threads (and so database connections) the "
-                f"process holds at once; the default is {threads.DEFAULT_MAX_THREADS}. At "
-                "the bound, a request that needs a thread waits for the next one free.",
-                id="middleware_stack.E010",
-            )
-        if not isinstance(conf.hop_queue, bool):
-            raise StackConfigurationError(
-                f"ASGI_HOP_QUEUE = {shown(conf.hop_queue)} must be True or False.",
-                hint="True (the default) lets a one-hop request wait for a busy hop's "
-                "thread while the process is busy, instead of waking a thread of its own; "
-                "False gives each request in flight its own thread at once.",
-                id="middleware_stack.E010",
-            )
+        self.freeze_heap = edge.gc_freeze  # at the first request (middleware_stack.heap)
         self.pool: threads.ExecutorPool | None = None
-        if reuse and threads.EXECUTOR_SUPPORTED:
+        if edge.thread_reuse and threads.EXECUTOR_SUPPORTED:
             self.pool = threads.ExecutorPool(
-                idle,
+                edge.pool_idle,
                 on_retire=_close_db_connections if self.is_django else None,
-                grace=grace,
-                max_threads=min(most, sys.maxsize),
+                grace=edge.pool_idle_timeout,
+                max_threads=edge.pool_max,
                 on_release=_reset_dirty_connections if self.is_django else None,
-                hop_queue=conf.hop_queue,
+                hop_queue=edge.hop_queue,
             )
-        elif reuse:
+        elif edge.thread_reuse:
             _note_old_asgiref()
         if self.pool is not None:
             self.pool.on_all_back = self._note_quiet
@@ -232,6 +182,9 @@ class DjangoBoundary:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if self.freeze_heap and kind != "lifespan":
+            self.freeze_heap = False
+            freeze_startup_heap()
         if self.fallback is not None and kind != "lifespan":
             await self._first_request(scope)
         if kind == "http":

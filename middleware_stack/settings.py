@@ -43,6 +43,7 @@ KNOWN_SETTINGS = (
     "ASGI_THREAD_POOL_MAX",
     "ASGI_ONE_HOP",
     "ASGI_HOP_QUEUE",
+    "ASGI_GC_FREEZE",
     "ASGI_TEST_REBUILD_SETTINGS",
 )
 #: ``ASGI_*`` settings of other projects (Django, Channels, daphne): never a near-miss.
@@ -68,6 +69,7 @@ class StackSettings:
     thread_pool_max: Any = DEFAULT_THREAD_POOL_MAX
     one_hop: Any = True
     hop_queue: Any = True
+    gc_freeze: Any = True
     debug: bool = False
 
 
@@ -115,6 +117,7 @@ def _read() -> StackSettings:
         thread_pool_max=getattr(settings, "ASGI_THREAD_POOL_MAX", DEFAULT_THREAD_POOL_MAX),
         one_hop=getattr(settings, "ASGI_ONE_HOP", True),
         hop_queue=getattr(settings, "ASGI_HOP_QUEUE", True),
+        gc_freeze=getattr(settings, "ASGI_GC_FREEZE", True),
         debug=debug,
     )
 

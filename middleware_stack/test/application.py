@@ -145,7 +145,7 @@ def _build(application: Any, checks: str) -> ASGIApp:
 
     source = _resolve(application)
     # No lifespan fallback either: the client runs no lifespan, and says so (docs/testing.rst).
-    with overriding(thread_reuse=False, lifespan_fallback=False):
+    with overriding(thread_reuse=False, lifespan_fallback=False, gc_freeze=False):
         if source is None:  # what asgi.py says: build_stack(get_asgi_application())
             import django
 
