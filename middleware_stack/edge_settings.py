@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from middleware_stack import threads
 from middleware_stack.exceptions import StackConfigurationError
@@ -29,6 +30,15 @@ class EdgeSettings:
     gc_freeze: bool
 
 
+def _flag(name: str, value: Any, hint: str) -> bool:
+    """``value`` if it is a bool; else the E010 that names ``name`` and what it takes."""
+    if not isinstance(value, bool):
+        raise StackConfigurationError(
+            f"{name} = {shown(value)} must be True or False.", hint=hint, id="middleware_stack.E010"
+        )
+    return value
+
+
 def edge_settings(
     conf: StackSettings,
     thread_reuse: bool | None = None,
@@ -36,20 +46,33 @@ def edge_settings(
     pool_max: int | None = None,
 ) -> EdgeSettings:
     """The boundary's settings from ``conf``, its keyword arguments taking precedence."""
-    if not isinstance(conf.lifespan_fallback, bool):
-        raise StackConfigurationError(
-            f"ASGI_LIFESPAN_FALLBACK = {shown(conf.lifespan_fallback)} must be True or False.",
-            hint="True (the default) runs ASGI_LIFESPAN at the first request under a server "
-            "that sends no lifespan (daphne); False never does.",
-            id="middleware_stack.E010",
-        )
-    reuse = conf.thread_reuse if thread_reuse is None else thread_reuse
+    fallback = _flag(
+        "ASGI_LIFESPAN_FALLBACK",
+        conf.lifespan_fallback,
+        "True (the default) runs ASGI_LIFESPAN at the first request under a server that "
+        "sends no lifespan (daphne); False never does.",
+    )
+    reuse = _flag(
+        "ASGI_THREAD_REUSE",
+        conf.thread_reuse if thread_reuse is None else thread_reuse,
+        "True (the default) runs each request's sync code on a pooled worker thread; "
+        "False starts threads per request, as Django does.",
+    )
+    hop_queue = _flag(
+        "ASGI_HOP_QUEUE",
+        conf.hop_queue,
+        "True (the default) lets a one-hop request wait for a busy hop's thread while the "
+        "process is busy, instead of waking a thread of its own; False gives each request "
+        "in flight its own thread at once.",
+    )
+    gc_freeze = _flag(
+        "ASGI_GC_FREEZE",
+        conf.gc_freeze,
+        "True (the default) moves what the process holds at its first request out of the "
+        "garbage collector's full collections (gc.freeze()), which otherwise stop the "
+        "event loop for tens of milliseconds; False leaves the collector as it is.",
+    )
     idle = conf.thread_pool_idle if pool_idle is None else pool_idle
-    if not isinstance(reuse, bool):
-        raise StackConfigurationError(
-            f"ASGI_THREAD_REUSE = {shown(reuse)} must be True or False.",
-            id="middleware_stack.E010",
-        )
     if not isinstance(idle, int) or isinstance(idle, bool) or idle < 0:
         raise StackConfigurationError(
             f"ASGI_THREAD_POOL_IDLE = {shown(idle)} must be an integer >= 0.",
@@ -78,29 +101,12 @@ def edge_settings(
             "the bound, a request that needs a thread waits for the next one free.",
             id="middleware_stack.E010",
         )
-    if not isinstance(conf.hop_queue, bool):
-        raise StackConfigurationError(
-            f"ASGI_HOP_QUEUE = {shown(conf.hop_queue)} must be True or False.",
-            hint="True (the default) lets a one-hop request wait for a busy hop's "
-            "thread while the process is busy, instead of waking a thread of its own; "
-            "False gives each request in flight its own thread at once.",
-            id="middleware_stack.E010",
-        )
-    if not isinstance(conf.gc_freeze, bool):
-        raise StackConfigurationError(
-            f"ASGI_GC_FREEZE = {shown(conf.gc_freeze)} must be True or False.",
-            hint="True (the default) moves what the process holds at its first request "
-            "out of the garbage collector's full collections (gc.freeze()), which "
-            "otherwise stop the event loop for tens of milliseconds; False leaves the "
-            "collector as it is.",
-            id="middleware_stack.E010",
-        )
     return EdgeSettings(
-        lifespan_fallback=conf.lifespan_fallback,
+        lifespan_fallback=fallback,
         thread_reuse=reuse,
         pool_idle=idle,
         pool_idle_timeout=grace,
         pool_max=min(most, sys.maxsize),
-        hop_queue=conf.hop_queue,
-        gc_freeze=conf.gc_freeze,
+        hop_queue=hop_queue,
+        gc_freeze=gc_freeze,
     )
