@@ -55,7 +55,9 @@ def test_the_first_request_freezes_the_start_up_heap_once_per_process() -> None:
     )
     assert before == after_build == "0"  # building the stack freezes nothing
     assert int(after_first) > 10_000  # Django's start-up state, with the stack's
-    assert after_other_stack == after_first  # not again
+    # Not again: a second freeze would add the second stack and Django's new handler
+    # (thousands of objects); the count only falls as frozen objects are freed.
+    assert int(after_other_stack) <= int(after_first)
 
 
 def test_asgi_gc_freeze_false_leaves_the_collector_alone() -> None:
