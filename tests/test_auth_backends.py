@@ -247,6 +247,44 @@ def test_client_address_cache_is_bounded() -> None:
     assert backend.is_trusted(("10.9.9.9", 1)) and not backend.is_trusted(("9.9.9.9", 1))
 
 
+async def test_an_identity_remembered_from_the_proxy_is_still_refused_to_other_clients() -> None:
+    app = Recorder()
+    mw = layer(app, [trusted("127.0.0.1")])
+    for _ in range(2):  # the first request judges the proxy's address, the second is fast
+        await call(mw, headers=[("x-forwarded-user", "alice")])
+        assert app.scope["auth"].identity == "alice"
+    assert mw.backends[0]._identities == {b"alice": "alice"}
+    spoof = http_scope(client=("203.0.113.1", 1), headers=[("x-forwarded-user", "alice")])
+    await call(mw, scope=spoof)
+    assert "auth" not in app.scope and app.scope["headers"] == []
+
+
+async def test_remembered_identities_are_bounded_and_later_ones_still_authenticate() -> None:
+    from middleware_stack.contrib.auth import trusted as module
+
+    app = Recorder()
+    mw = layer(app, [trusted("127.0.0.1")])
+    backend = mw.backends[0]
+    names = [f"user{i}" for i in range(module._IDENTITIES + 50)]
+    await call(mw, headers=[("x-forwarded-user", "warm-up")])  # the proxy's address is judged
+    backend._identities.clear()
+    for name in ["x" * (module._IDENTITY_KEY + 1), *names]:
+        await call(mw, headers=[("x-forwarded-user", name)])
+        assert app.scope["auth"].identity == name
+    assert len(backend._identities) == module._IDENTITIES
+    assert all(len(k) <= module._IDENTITY_KEY for k in backend._identities)
+
+
+@pytest.mark.parametrize("value", [" alice", "alice, admin", "", "al\x07ice"])
+async def test_a_refused_value_from_the_proxy_is_never_remembered(value: str) -> None:
+    app = Recorder()
+    mw = layer(app, [trusted("127.0.0.1")])
+    for _ in range(2):  # the second time must be judged again, and refused again
+        await call(mw, headers=[("x-forwarded-user", value)])
+        assert "auth" not in app.scope
+    assert mw.backends[0]._identities == {}
+
+
 _names = st.lists(
     st.sampled_from("xX-_") | st.sampled_from("forwardeuFORWARDEUS\xdf"), min_size=1, max_size=20
 ).map("".join)

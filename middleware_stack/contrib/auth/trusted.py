@@ -106,6 +106,11 @@ def _identity(raw: bytes) -> str | None:
     return None
 
 
+#: At most this many identities, each at most ``_IDENTITY_KEY`` bytes, are remembered
+#: per backend (see ``_identities``): half a megabyte at worst.
+_IDENTITIES = 1024
+_IDENTITY_KEY = 256
+
 #: The longest client address worth caching: an IPv6 address with an IPv4 tail (45)
 #: and an interface zone id.
 _MAX_HOST = 64
@@ -193,6 +198,10 @@ class TrustedHeaderBackend:
         # distinct (IPv6) clients costs re-parsing, never memory.
         self._cache: dict[Any, bool] = {}
         self._cache_size = cache_size
+        # Header value -> identity, for values already judged valid from a trusted
+        # proxy: the checks of _identity() cost a quarter of the layer's time. Filled
+        # until full, then only read; longer values are judged every time.
+        self._identities: dict[bytes, str] = {}
         # Another spelling is logged at warning the first time only: a client sending
         # one on every request must not flood the log.
         self._variant_logged = False
@@ -265,23 +274,32 @@ class TrustedHeaderBackend:
         variants = 0
         found = b""
         for name, value in headers:
-            if len(name) == length and (
-                name == target or name.lower().replace(b"_", b"-") == target
-            ):
-                if name == target or name.lower() == target:
+            if len(name) == length:
+                if name == target:
                     count += 1
                     found = value
                 else:
-                    variants += 1
+                    low = name.lower()
+                    if low == target:
+                        count += 1
+                        found = value
+                    elif low.replace(b"_", b"-") == target:
+                        variants += 1
         if not count and not variants:
             return _NOTHING
-        if count == 1 and not variants:
+        if count == 1 and not variants and self._cache.get(_host(scope.get("client"))):
             # Inlined fast path of _judge(): one copy from a known-trusted client.
-            client = scope.get("client")
-            if self._cache.get(_host(client)):
+            identity = self._identities.get(found)
+            if identity is None:
                 identity = _identity(found)
-                if identity is not None:
-                    return _tuple_new(AuthInfo, (identity, self.name, {})), None
+                if (
+                    identity is not None
+                    and len(found) <= _IDENTITY_KEY
+                    and len(self._identities) < _IDENTITIES
+                ):
+                    self._identities[found] = identity
+            if identity is not None:
+                return _tuple_new(AuthInfo, (identity, self.name, {})), None
         return self._judge(scope, headers, count, variants, found)
 
     def _inspect_sharp(self, scope: Scope, headers: Headers) -> tuple[AuthInfo | None, Any]:
