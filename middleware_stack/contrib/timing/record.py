@@ -146,11 +146,11 @@ class _HTTPTiming(TimingRecord):
                     headers += self._extra
                 # A new message with a new list: an app may send one message dict for
                 # every response, and this request's timing must not stay in it.
-                # (``copy()`` then a store costs a third less than ``{**message, ...}``.)
-                message = message.copy()
+                # (A copy then a store costs a third less than ``{**message, ...}``.)
+                message = dict(message)
                 message["headers"] = headers
             elif self._extra:
-                message = message.copy()
+                message = dict(message)
                 message["headers"] = [*message.get("headers", ()), *self._extra]
         elif kind == "http.response.pathsend":
             self.time_to_first_byte = self.duration = perf_counter() - self.start
