@@ -16,9 +16,10 @@ that called it (see ``guards.checkpoint``), and tells the task factory who spawn
 task: a coroutine scheduled during a guarded step is driven, and charged, as the
 spawning layer's ``"task"``.
 
-Only the step is timed here; the stack sample a report shows, and the time the loop's
-thread waited for a CPU (taken off, since a loaded host's delay is not a layer's), come
-from the watchdog thread in :mod:`middleware_stack.guards.watchdog`.
+Only the step is timed here; the stack sample a report shows, the time the loop's
+thread waited for a CPU (taken off, since a loaded host's delay is not a layer's) and
+the garbage collections it ran (taken off too) come from
+:mod:`middleware_stack.guards.watchdog`.
 """
 
 from __future__ import annotations
@@ -156,14 +157,21 @@ def _blame(tls: ThreadState, log: list[Entry], start: float, end: float) -> None
     """Sum each (frame, kind)'s stretches of a long step; report those over threshold.
 
     A frame's share of the time the thread waited for a CPU during the step (in
-    proportion to its stretches) is not its own: it is taken off before the comparison.
+    proportion to its stretches) is not its own: it is taken off before the comparison,
+    as are the garbage collections that ran inside its stretches.
     """
     own: dict[tuple[Any, Any], float] = {}
+    pauses = watchdog.gc_pauses(tls, start, end)
     for i in range(len(log) - 1):
         when, frame, kind = log[i]
         if frame is not None:
             key = (frame, kind)
-            own[key] = own.get(key, 0.0) + log[i + 1][0] - when
+            until = log[i + 1][0]
+            seconds = until - when
+            for a, b in pauses:  # time in the garbage collector is no layer's
+                if a < until and b > when:
+                    seconds -= min(b, until) - max(a, when)
+            own[key] = own.get(key, 0.0) + seconds
     if not any(seconds > frame.threshold for (frame, _), seconds in own.items()):
         return
     share = watchdog.cpu_wait(tls, start, end) / (end - start)

@@ -17,10 +17,17 @@ what a step's report needs from outside that thread:
   reports, so a long step's wait is known to within one tick before the step began.
   Time blocked in a call (``time.sleep``, a socket read) is not a wait for a CPU: it
   stays the layer's. Where the file does not exist (not Linux), nothing is taken off.
+* **the time the thread spent collecting garbage.** A collection stops the thread that
+  allocated when a generation's count ran over, which is chance, and a full one walks
+  the whole process's heap (Django's start-up objects, a test runner's), taking tens of
+  milliseconds that no layer's code asked for. A ``gc.callbacks`` hook, installed with
+  the watchdog, keeps each loop thread's recent pauses; the step's report takes them off
+  the stretches they fell in.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -29,7 +36,15 @@ from collections import deque
 from types import FrameType
 from typing import Any
 
-__all__ = ["ThreadState", "cpu_wait", "format_stack", "sampled_stack", "start", "thread_state"]
+__all__ = [
+    "ThreadState",
+    "cpu_wait",
+    "format_stack",
+    "gc_pauses",
+    "sampled_stack",
+    "start",
+    "thread_state",
+]
 
 perf_counter = time.perf_counter
 
@@ -43,11 +58,13 @@ class ThreadState:
     __slots__ = (
         "clock",
         "cur",
+        "gc_begun",
         "ident",
         "kind",
         "log",
         "loop",
         "native",
+        "pauses",
         "samples",
         "start",
     )
@@ -61,6 +78,9 @@ class ThreadState:
         self.ident = threading.get_ident()
         self.samples: deque[Sample] = deque(maxlen=32)
         self.native = threading.get_native_id()
+        self.gc_begun = 0.0  # perf_counter when a collection on this thread began
+        #: (start, end) of this thread's recent collections that took _MIN_PAUSE or more
+        self.pauses: deque[tuple[float, float]] = deque(maxlen=64)
         # Only while blocking is attributed (the watchdog runs and closes a dead
         # thread's clock); a thread met before the watchdog started gets one at a tick.
         self.clock = WaitClock.of(self.native) if _watchdog is not None else None
@@ -163,6 +183,32 @@ def cpu_wait(state: ThreadState, start: float, end: float) -> float:
     return min(clock.since(start), end - start)
 
 
+# -- collecting garbage -----------------------------------------------------------------
+
+#: Shorter collections are not kept: a young one takes tens of microseconds, far below
+#: any threshold, and keeping none of them bounds the hook's work.
+_MIN_PAUSE = 0.0002
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    """``gc.callbacks`` hook: note the collections of threads that run guarded steps."""
+    state: ThreadState | None = getattr(_local, "state", None)
+    if state is None:
+        return
+    now = perf_counter()
+    if phase == "start":
+        state.gc_begun = now
+    elif state.gc_begun:
+        if now - state.gc_begun >= _MIN_PAUSE:
+            state.pauses.append((state.gc_begun, now))
+        state.gc_begun = 0.0
+
+
+def gc_pauses(state: ThreadState, start: float, end: float) -> list[tuple[float, float]]:
+    """The thread's collections that overlap ``start``..``end``."""
+    return [(a, b) for a, b in state.pauses if a < end and b > start]
+
+
 # -- the watchdog thread ---------------------------------------------------------------
 
 _PACKAGE = __file__.rsplit("/", 1)[0]
@@ -223,6 +269,8 @@ def start(threshold: float) -> None:
     global _watchdog, _interval
     with _lock:
         _interval = max(0.005, min(_interval, threshold / 2))
+        if _on_gc not in gc.callbacks:
+            gc.callbacks.append(_on_gc)
         if _watchdog is None or not _watchdog.is_alive():
             _watchdog = threading.Thread(
                 target=_watch, name="middleware_stack-watchdog", daemon=True
