@@ -209,7 +209,12 @@ def render(result: dict[str, Any], fmt: str = "md") -> str:
             f"{meta.get('asgiref')}, Starlette {meta.get('starlette')}, uvicorn "
             f"{meta.get('uvicorn')}. Load average before/after: {load.get('loadavg_before')} / "
             f"{load.get('loadavg_after')}; other processes used "
-            f"{load.get('other_busy_cpus', '?')} CPUs on average during the run."
+            f"{load.get('other_busy_cpus', '?')} CPUs on average during the run"
+            + (
+                f" ({load['stolen_cpus']} of them stolen by the hypervisor)."
+                if "stolen_cpus" in load
+                else "."
+            )
         )
     if result.get("command"):
         code = f"`{result['command']}`" if fmt == "md" else f"``{result['command']}``"

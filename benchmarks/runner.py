@@ -43,14 +43,29 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _busy_seconds() -> float | None:
-    """CPU seconds all processes have used since boot, from /proc/stat."""
+def _cpu_fields() -> list[int] | None:
     try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
+        return None
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds all processes have used since boot (and the hypervisor has stolen:
+    those are not ours either), from /proc/stat."""
+    fields = _cpu_fields()
+    if fields is None:
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _steal_seconds() -> float | None:
+    """CPU seconds the hypervisor gave other guests while this one was runnable."""
+    fields = _cpu_fields()
+    if fields is None or len(fields) < 8:
+        return None
+    return fields[7] / os.sysconf("SC_CLK_TCK")
 
 
 def _own_seconds() -> float:
@@ -111,6 +126,7 @@ def run(
     result: dict[str, Any] = {"mode": mode, "command": command, "meta": meta()}
     load: dict[str, Any] = {"loadavg_before": _loadavg()}
     busy0, own0, t0 = _busy_seconds(), _own_seconds(), time.monotonic()
+    steal0 = _steal_seconds()
     result["inprocess"] = run_inprocess(
         n_django=params["n_django"],
         n_raw=params["n_raw"],
@@ -132,6 +148,9 @@ def run(
     load["elapsed_s"] = round(elapsed, 1)
     if busy0 is not None and busy1 is not None and elapsed > 0:
         load["other_busy_cpus"] = round(max(0.0, (busy1 - busy0) - (own1 - own0)) / elapsed, 2)
+    steal1 = _steal_seconds()
+    if steal0 is not None and steal1 is not None and elapsed > 0:
+        load["stolen_cpus"] = round((steal1 - steal0) / elapsed, 2)  # part of other_busy_cpus
     result["meta"]["load"] = load
     result["targets"] = report.targets(result)
     return result

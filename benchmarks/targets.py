@@ -116,6 +116,9 @@ TARGETS: tuple[tuple[str, str, str, tuple[str, ...], str | None, float | None, s
      "e2e_spread", (UVICORN_MW, GUNICORN_SYNC), None, None, "x"),
     ("e2e_stack_over_gthread", "startproject's MIDDLEWARE, 2 workers: uvicorn + S0 / "
      "gunicorn gthread (4 threads), req/s", "e2e", (UVICORN_MW, GUNICORN_GTHREAD), ">=", 1.0, "x"),
+    ("e2e_stack_over_gthread_spread", "the same, rounds in which each server spread wrk's "
+     "load over its 2 workers, req/s", "e2e_spread", (UVICORN_MW, GUNICORN_GTHREAD), None, None,
+     "x"),
     ("e2e_stack_t1_over_gunicorn_sync", "the same with ASGI_THREAD_POOL_MAX = 1 / gunicorn "
      "sync, req/s", "e2e", (UVICORN_MW_T1, GUNICORN_SYNC), None, None, "x"),
     ("e2e_p99_stack_t1_over_gunicorn_sync", "p99, uvicorn + S0 with ASGI_THREAD_POOL_MAX = 1 / "

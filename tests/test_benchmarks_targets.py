@@ -199,7 +199,7 @@ async def test_the_sketch_serves_startproject_middleware_with_one_hand_over_per_
 def test_the_spread_ratio_leaves_out_rounds_whose_load_went_to_one_worker() -> None:
     """uvicorn's two workers share one socket; a round in which one took all of wrk's
     connections is left out of the reported 'spread' ratio (not out of the target)."""
-    from benchmarks.targets import GUNICORN_SYNC, UVICORN_MW, targets
+    from benchmarks.targets import GUNICORN_GTHREAD, GUNICORN_SYNC, UVICORN_MW, targets
 
     def runs(rps: list[float], shares: list[float]) -> dict[str, Any]:
         return {
@@ -214,6 +214,8 @@ def test_the_spread_ratio_leaves_out_rounds_whose_load_went_to_one_worker() -> N
             "endpoints": {
                 UVICORN_MW: runs([1300, 600, 1250], [0.52, 1.0, 0.5]),
                 GUNICORN_SYNC: runs([1000, 1000, 1000], [0.5, 0.51, 0.5]),
+                # gthread's own skew (one worker accepting every connection) counts too
+                GUNICORN_GTHREAD: runs([500, 1000, 1250], [1.0, 0.5, 0.5]),
             }
         }
     }
@@ -221,3 +223,5 @@ def test_the_spread_ratio_leaves_out_rounds_whose_load_went_to_one_worker() -> N
     assert rows["e2e_stack_over_gunicorn_sync"]["value"] == pytest.approx(1.25)  # all rounds
     assert rows["e2e_stack_over_gunicorn_sync_spread"]["value"] == pytest.approx(1.275)
     assert rows["e2e_stack_over_gunicorn_sync_spread"]["spread"] == pytest.approx((1.25, 1.3))
+    assert rows["e2e_stack_over_gthread"]["value"] == pytest.approx(1.0)  # 2.6, 0.6, 1.0
+    assert rows["e2e_stack_over_gthread_spread"]["value"] == pytest.approx(1.0)  # round 2 only
