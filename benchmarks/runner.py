@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: name -> (in-process, end-to-end) parameters
 MODES: dict[str, dict[str, Any]] = {
-    "full": {"n_django": 600, "n_raw": 30000, "repeats": 11, "concurrency": 1000,
+    "full": {"n_django": 600, "n_raw": 30000, "repeats": 21, "concurrency": 1000,
              "e2e_seconds": 5, "e2e_rounds": 7},
     "quick": {"n_django": 120, "n_raw": 4000, "repeats": 5, "concurrency": 1000,
               "e2e_seconds": 2, "e2e_rounds": 2},
