@@ -225,3 +225,25 @@ def test_the_spread_ratio_leaves_out_rounds_whose_load_went_to_one_worker() -> N
     assert rows["e2e_stack_over_gunicorn_sync_spread"]["spread"] == pytest.approx((1.25, 1.3))
     assert rows["e2e_stack_over_gthread"]["value"] == pytest.approx(1.0)  # 2.6, 0.6, 1.0
     assert rows["e2e_stack_over_gthread_spread"]["value"] == pytest.approx(1.0)  # round 2 only
+
+
+def test_the_interleaved_ratio_is_taken_within_each_round() -> None:
+    """A round where every case ran slow (a noisy neighbour) still gives that round's
+    own ratio; a round whose y equals its base is left out rather than dividing by 0."""
+    from benchmarks.interleaved import added_ratios
+
+    x = [3.0, 6.0, 2.0]
+    y = [2.0, 4.0, 1.0]
+    b = [1.0, 2.0, 1.0]
+    assert added_ratios(x, y, b) == [2.0, 2.0]
+
+
+def test_the_interleaved_command_prints_the_median_ratio(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks.interleaved import main
+
+    main(["--batch", "50", "--rounds", "3"])
+    out = capsys.readouterr().out
+    assert "3 rounds of 50 requests per case" in out
+    assert "(timing - B) / (timing-floor - B), per round: median " in out
