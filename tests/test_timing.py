@@ -222,6 +222,43 @@ async def test_an_app_reusing_one_start_message_gets_one_header_per_response() -
     assert start["headers"] == [(b"x-app", b"1")]
 
 
+@pytest.mark.parametrize("server_timing", [True, False])
+async def test_a_start_message_that_is_a_mapping_but_no_dict_is_copied_too(
+    server_timing: bool,
+) -> None:
+    """A broken layer may pass another mapping (no ``copy()``): it is copied as a dict,
+    and the layer's own message stays as it was."""
+    from collections.abc import Mapping
+
+    class Frozen(Mapping[str, Any]):
+        def __init__(self, **items: Any) -> None:
+            self._items = items
+
+        def __getitem__(self, key: str) -> Any:
+            return self._items[key]
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self._items)
+
+        def __len__(self) -> int:
+            return len(self._items)
+
+    start = Frozen(type="http.response.start", status=201, headers=[(b"x-app", b"1")])
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(start)  # type: ignore[arg-type]
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    layer, records = timing(app, server_timing=server_timing, timing_allow_origin="*")
+    response = await call(layer)
+    assert response.status == 201
+    assert response.header("x-app") == "1"
+    assert len(response.header_all("server-timing")) == (1 if server_timing else 0)
+    assert response.header("timing-allow-origin") == "*"
+    assert start["headers"] == [(b"x-app", b"1")]
+    assert records[0].status == 201
+
+
 async def test_other_server_timing_headers_from_the_app_are_kept() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         headers = [(b"server-timing", b"app;dur=1")]
