@@ -113,6 +113,8 @@ class Run:
         self.handovers: dict[str, dict[str, float]] = {}
         self.memory: dict[str, dict[str, Any]] = {}
         self.slow: dict[str, bool] = {}
+        #: "x,y,base" -> {case: [µs per request, one per round]} (see :meth:`interleave`)
+        self.interleaved: dict[str, dict[str, list[float]]] = {}
 
     def n(self, case: Case) -> int:
         """Requests per batch: Django's count, unless the case is as fast as a raw one
@@ -193,8 +195,39 @@ class Run:
                 us = await self.timed(case, self.n(case))
                 if us is not None:
                     self.samples[case.name].append(us)
+        await self.interleave()
         await self.count_threads()
         await self.measure_memory()
+
+    async def interleave(self) -> None:
+        """The cases each added-time target compares, once more in short batches run
+        within milliseconds of each other (``5 x repeats`` rounds of ``n_raw / 10``).
+
+        Why: on a shared VM a case's batch time can switch between two speeds for
+        seconds at a time. A per-case median can then land in one mode for ``B`` and the
+        other for the cases above it, and a ratio of two microsecond differences moves
+        by 0.3; noise in the base also biases such a ratio upward. Taken within each
+        round, the modes cancel. Targets of added time use these rounds.
+        """
+        from benchmarks.interleaved import rounds_of
+        from benchmarks.targets import interleaved_groups
+
+        by_name = {c.name: c for c in self.live()}
+        for group in interleaved_groups():
+            if any(n not in by_name or by_name[n].django for n in group):
+                continue
+            cases = [by_name[n] for n in group]
+            self.progress(f"interleaved: {', '.join(group)}")
+            try:
+                self.interleaved[",".join(group)] = await rounds_of(
+                    {c.name: self.apps[c.app] for c in cases},
+                    {c.name: c.request.scope() for c in cases},
+                    {c.name: c.request.status for c in cases},
+                    max(1, self.n_raw // 10),
+                    5 * self.repeats,
+                )
+            except RuntimeError as exc:
+                self.fail(group[0], f"interleaved rounds: {exc}")
 
     async def count_threads(self) -> None:
         for case in self.live():
@@ -287,6 +320,10 @@ class Run:
                 "concurrency": self.concurrency,
             },
             "cases": cases,
+            "interleaved": {
+                key: {n: [round(v, 4) for v in vs] for n, vs in group.items()}
+                for key, group in self.interleaved.items()
+            },
             "memory": self.memory,
             "failures": self.failures,
         }

@@ -33,25 +33,42 @@ def added_ratios(x: list[float], y: list[float], b: list[float]) -> list[float]:
     return [(xi - bi) / (yi - bi) for xi, yi, bi in zip(x, y, b, strict=True) if yi != bi]
 
 
+async def rounds_of(
+    apps_by_name: dict[str, Any],
+    scopes: dict[str, dict[str, Any]],
+    status: dict[str, int],
+    batch: int,
+    rounds: int,
+) -> dict[str, list[float]]:
+    """µs per request of each case, one batch per round, order rotated per round;
+    a wrong response raises ``RuntimeError`` (a run with one prints no ratio)."""
+    names = list(apps_by_name)
+    for n in names:  # warm-up, untimed
+        await timed_batch(apps_by_name[n], scopes[n], batch, status[n])
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for n in names[k:] + names[:k]:
+            seconds, bad = await timed_batch(apps_by_name[n], scopes[n], batch, status[n])
+            if bad:
+                raise RuntimeError(f"{n}: {bad} of {batch} responses were wrong")
+            samples[n].append(seconds / batch * 1e6)
+    return samples
+
+
 async def measure(names: list[str], batch: int, rounds: int) -> dict[str, list[float]]:
-    """µs per request of each case, one batch per round, order rotated per round."""
+    """Build the named cases' apps and time them with :func:`rounds_of`."""
     by_name = {c.name: c for c in CASES}
     unknown = [n for n in names if n not in by_name]
     if unknown:
         raise SystemExit(f"unknown case(s) {unknown}; choose from {sorted(by_name)}")
     built = {n: apps.build_app(by_name[n].app) for n in names}
     scopes = {n: by_name[n].request.scope() for n in names}
-    for n in names:  # warm-up, untimed
-        await timed_batch(built[n], scopes[n], batch, 200)
-    samples: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(rounds):
-        k = r % len(names)
-        for n in names[k:] + names[:k]:
-            seconds, bad = await timed_batch(built[n], scopes[n], batch, 200)
-            if bad:
-                raise SystemExit(f"{n}: {bad} of {batch} responses were wrong")
-            samples[n].append(seconds / batch * 1e6)
-    return samples
+    status = {n: by_name[n].request.status for n in names}
+    try:
+        return await rounds_of(built, scopes, status, batch, rounds)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -169,10 +169,43 @@ def _paired(cases: dict[str, Any], names: Sequence[str]) -> list[list[float]] | 
     return [list(col) for col in zip(*series, strict=True)]
 
 
+def interleaved_groups() -> list[tuple[str, ...]]:
+    """The case groups of the added-time targets, timed again in interleaved rounds (a
+    group whose cases another group holds is timed in that one)."""
+    groups = {tuple(names) for _, _, kind, names, *_ in TARGETS if kind in _ADDED}
+    return sorted(g for g in groups if not any(set(g) < set(h) for h in groups))
+
+
+_ADDED = ("added", "added_ratio")
+
+
+def _interleaved(kind: str, names: Sequence[str], inproc: dict[str, Any]) -> Any:
+    """An added-time target from the interleaved rounds: the median of the per-round
+    values, (min, max) of them; None when the run has no such rounds (older results)."""
+    found = inproc.get("interleaved") or {}
+    group = found.get(",".join(names)) or next(
+        (g for g in found.values() if all(g.get(n) for n in names)), None
+    )
+    if not group or any(not group.get(n) for n in names):
+        return None
+    rounds = list(zip(*(group[n] for n in names), strict=True))
+    if kind == "added":
+        per = [x - b for x, b in rounds]
+    else:
+        per = [(x - b) / (y - b) for x, y, b in rounds if y != b]
+    if not per:
+        return None
+    return _med(per), (min(per), max(per)), ""
+
+
 def _value(kind: str, names: Sequence[str], result: dict[str, Any]) -> tuple[Any, Any, str]:
     """(value, (lo, hi) or None, why unavailable or '')."""
     inproc = result.get("inprocess") or {}
     cases = inproc.get("cases", {})
+    if kind in _ADDED:
+        found = _interleaved(kind, names, inproc)
+        if found is not None:
+            return found
     if kind in ("e2e", "e2e_spread", "e2e_cpu", "e2e_p99"):
         key = {"e2e_cpu": "cpu_us_per_request", "e2e_p99": "p99_ms"}.get(kind, "rps")
         e2e = result.get("e2e") or {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import statistics
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -116,8 +117,36 @@ def _with_timing_added(result: dict[str, Any], factor: float) -> dict[str, Any]:
     cases["B"]["samples_us"] = [10.0] * n
     cases["timing-floor"]["samples_us"] = [12.0] * n
     cases["timing"]["samples_us"] = [10.0 + 2.0 * factor] * n
+    group = out["inprocess"]["interleaved"]["timing,timing-floor,B"]
+    r = len(group["B"])
+    group.update(B=[10.0] * r, **{"timing-floor": [12.0] * r, "timing": [10.0 + 2.0 * factor] * r})
     out["targets"] = targets.targets(out)
     return out
+
+
+def test_added_time_targets_come_from_the_interleaved_rounds(small_result):
+    """The median of per-round ratios, not the ratio of per-case medians: a base whose
+    time switches between two speeds moves the latter, and only between rounds."""
+    out = json.loads(json.dumps(small_result))
+    inproc = out["inprocess"]
+    assert len(inproc["interleaved"]["timing,timing-floor,B"]["B"]) == 5 * 5  # 5 x repeats
+    # Medians of these columns would give (4 - 1) / (3 - 1) = 1.5 and 3 - 1 = 2; within
+    # each round the ratio is 2, 2, 1.5, 2, 2 and the floor adds 1, 1, 2, 1, 1.
+    inproc["interleaved"]["timing,timing-floor,B"] = {
+        "B": [1.0, 1.0, 1.0, 2.0, 2.0],
+        "timing-floor": [2.0, 2.0, 3.0, 3.0, 3.0],
+        "timing": [3.0, 3.0, 4.0, 4.0, 4.0],
+    }
+    rows = {t["id"]: t for t in targets.targets(out)}
+    assert rows["timing_over_floor"]["value"] == pytest.approx(2.0)
+    assert rows["timing_floor_added"]["value"] == pytest.approx(1.0)
+    assert rows["timing_over_floor"]["spread"] == pytest.approx((1.5, 2.0))
+    del inproc["interleaved"]  # results without the rounds fall back to the medians
+    rows = {t["id"]: t for t in targets.targets(out)}
+    b, f, t = (
+        statistics.median(inproc["cases"][n]["samples_us"]) for n in ("B", "timing-floor", "timing")
+    )
+    assert rows["timing_over_floor"]["value"] == pytest.approx((t - b) / (f - b))
 
 
 def test_summary_is_one_line_with_each_target_measured_against_its_goal(small_result):
