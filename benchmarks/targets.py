@@ -179,7 +179,9 @@ def interleaved_groups() -> list[tuple[str, ...]]:
 _ADDED = ("added", "added_ratio")
 
 
-def _interleaved(kind: str, names: Sequence[str], inproc: dict[str, Any]) -> Any:
+def _interleaved(
+    kind: str, names: Sequence[str], inproc: dict[str, Any]
+) -> tuple[float, tuple[float, float], str] | None:
     """An added-time target from the interleaved rounds: the median of the per-round
     values, (min, max) of them; None when the run has no such rounds (older results)."""
     found = inproc.get("interleaved") or {}
