@@ -56,6 +56,10 @@ def command(
         return [py, "-m", "hypercorn", app, "--bind", f"{host}:{port}"]
     if server == "daphne":
         return [py, "-m", "daphne", "-b", host, "-p", str(port), app]
+    if server == "granian":
+        return [
+            py, "-m", "granian", "--interface", "asgi", "--host", host, "--port", str(port), app,
+        ]  # fmt: skip
     if server == "gunicorn":
         return [
             py, "-m", "gunicorn", app, "-k", "uvicorn.workers.UvicornWorker",

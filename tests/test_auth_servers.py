@@ -34,7 +34,7 @@ def get(url: str, headers: Any) -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize("server", ["uvicorn", "hypercorn"])
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn", "granian"])
 def test_real_server_ipv4_proxy_is_trusted_and_outsiders_are_stripped(server: str) -> None:
     with serve(server, APP, env=env("127.0.0.1")) as srv:
         ok = get(srv.url + "/", {"X-Forwarded-User": "alice"})
@@ -127,7 +127,7 @@ def test_identity_reaches_views_on_postgresql_behind_uvicorn(postgres: PG) -> No
 # -- issue 15: hostile clients through real servers ----------------------------------------
 
 
-@pytest.mark.parametrize("server", ["uvicorn", "hypercorn"])
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn", "granian"])
 def test_real_server_underscore_spelling_from_a_trusted_proxy_is_no_identity(server: str) -> None:
     # A proxy that replaces X-Forwarded-User passes the client's X_Forwarded_User on.
     with serve(server, APP, env=env("127.0.0.1")) as srv:
@@ -151,7 +151,7 @@ def test_daphne_proxy_headers_empty_client_is_not_a_unix_socket(forwarded_for: s
         assert "x-forwarded-user" not in data["headers"]
 
 
-@pytest.mark.parametrize("server", ["uvicorn", "hypercorn", "daphne"])
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn", "daphne", "granian"])
 def test_real_server_websocket_subprotocol_token_leaves_the_handshake_headers(server: str) -> None:
     import json
 
@@ -169,7 +169,7 @@ def test_real_server_websocket_subprotocol_token_leaves_the_handshake_headers(se
         assert "Traceback" not in srv.log()
 
 
-@pytest.mark.parametrize("server", ["uvicorn", "hypercorn", "daphne"])
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn", "daphne", "granian"])
 def test_real_server_websocket_query_token_is_nowhere_in_the_scope(server: str) -> None:
     import json
 

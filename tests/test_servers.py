@@ -17,7 +17,7 @@ from tests.servers import ROOT, Server, serve, stop
 
 pytestmark = pytest.mark.server
 
-SERVERS = ["uvicorn", "hypercorn", "daphne"]
+SERVERS = ["uvicorn", "hypercorn", "daphne", "granian"]
 
 
 @pytest.fixture(scope="module")
@@ -88,18 +88,21 @@ def test_shutdown_runs_lifespan_and_leaves_a_clean_log(server: Server) -> None:
         assert "Application shutdown complete" in log
 
 
-def test_uvicorn_exits_with_the_message_when_startup_fails(example_db: Path) -> None:
+@pytest.mark.parametrize(("name", "code"), [("uvicorn", 3), ("granian", 1)])
+def test_server_exits_with_the_message_when_startup_fails(
+    example_db: Path, name: str, code: int
+) -> None:
     env = {
         "EXAMPLE_DB": str(example_db),
         "DJANGO_SETTINGS_MODULE": "tests.failing_startup_settings",
     }
     with (
         pytest.raises(RuntimeError) as info,
-        serve("uvicorn", "example_project.asgi:application", env=env),
+        serve(name, "example_project.asgi:application", env=env),
     ):
         pass  # pragma: no cover - the server must not come up
     text = str(info.value)
-    assert "exited with 3" in text
+    assert f"exited with {code}" in text
     assert "ConnectionError: database at db.internal:5432 refused the connection" in text
 
 
