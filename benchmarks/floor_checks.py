@@ -22,7 +22,7 @@ we could write (two independent attempts; this is the faster), and a violation r
 Per boundary and request it does what the issue requires for HTTP:
 
 - the scope: checked in full at the outermost boundary, a copy made by a layer checked
-  again (:func:`~middleware_stack.guards.protocol.check_scope`), and a snapshot
+  again (:func:`~middleware_stack.guards.scope_check.check_scope`), and a snapshot
   (headers list included) compared when a layer calls in with the same scope object and
   when the layer returns, for mutation;
 - every message the layer sends: ``http.response.start`` once and first, an int status
@@ -52,10 +52,8 @@ import threading
 from time import perf_counter  # noqa: F401 (used by the generated code)
 from typing import Any
 
-from middleware_stack.guards import protocol
 from middleware_stack.guards.blocking import ThreadState, drive
-
-check_scope = protocol.check_scope
+from middleware_stack.guards.scope_check import check_scope  # noqa: F401 (used by the generated code)
 
 
 class FloorViolation(Exception):

@@ -25,8 +25,9 @@ import warnings
 from typing import Any
 
 from middleware_stack.exceptions import ASGIProtocolError, StackConfigurationError, StackWarning
-from middleware_stack.guards import blocking, protocol, watchdog
+from middleware_stack.guards import blocking, watchdog
 from middleware_stack.guards.checkpoint import Checkpoint, Frame
+from middleware_stack.guards.rules import Problem, quote
 from middleware_stack.settings import blocking_ms as _blocking_ms
 from middleware_stack.types import ASGIApp
 
@@ -104,9 +105,7 @@ class Guard:
 
     # -- findings ----------------------------------------------------------------------
 
-    def violation(
-        self, stats: LayerStats, frame: Frame, problem: protocol.Problem, message: object
-    ) -> None:
+    def violation(self, stats: LayerStats, frame: Frame, problem: Problem, message: object) -> None:
         """Report ``problem`` against ``stats`` once per request and message."""
         req = frame.req
         if message is not None:
@@ -124,7 +123,7 @@ class Guard:
         rule, what, expected = problem
         stats.violations += 1
         stats.rules[rule] = stats.rules.get(rule, 0) + 1
-        quoted = f": {protocol.quote(message)}" if message is not None else ""
+        quoted = f": {quote(message)}" if message is not None else ""
         where = stats.path if stats.index is not None else stats.label
         warning = StackWarning(
             f"{what}{quoted}.", index=stats.index, path=where, hint=expected, id=rule

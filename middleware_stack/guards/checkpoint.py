@@ -26,6 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from middleware_stack.guards import protocol
 from middleware_stack.guards.blocking import charged, driven, install_task_factory, server_side
+from middleware_stack.guards.receive_check import check_completion, check_http_receive
+from middleware_stack.guards.rules import EXPECT, R_SCOPE_MUTATED
+from middleware_stack.guards.scope_check import check_scope
+from middleware_stack.guards.state import H_DONE, BoundaryState, RequestState
 from middleware_stack.guards.watchdog import ThreadState, _local, thread_state
 from middleware_stack.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,7 +67,7 @@ class Checkpoint:
         return f"<Checkpoint {self.stats.label} around {self.app!r}>"
 
 
-class Frame(protocol.BoundaryState):
+class Frame(BoundaryState):
     """One request crossing one boundary (created by :func:`_enter`)."""
 
     __slots__ = (
@@ -119,12 +123,12 @@ class Frame(protocol.BoundaryState):
             headers = scope.get("headers")
             if (len(headers) if type(headers) is list else -1) != self.headers_len:
                 self.check_mutation()
-        if self.phase == protocol.H_DONE and self.kind == "http":
+        if self.phase == H_DONE and self.kind == "http":
             return
         req = self.req
         if req.incomplete_flagged:
             return
-        problem = protocol.check_completion(self, self.kind)
+        problem = check_completion(self, self.kind)
         if problem is not None:
             req.incomplete_flagged = True
             self.guard.violation(self.stats, self, problem, None)
@@ -159,10 +163,10 @@ class Frame(protocol.BoundaryState):
         if self.stats.index is None:
             return  # the app itself may use its scope as it likes
         problem = (
-            protocol.R_SCOPE_MUTATED,
+            R_SCOPE_MUTATED,
             "changed the scope it received instead of copying it (key(s) "
             f"{', '.join(map(repr, changed))})",
-            protocol.EXPECT["mutated"],
+            EXPECT["mutated"],
         )
         self.guard.violation(self.stats, self, problem, {k: scope.get(k) for k in changed})
 
@@ -301,7 +305,7 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
         else:
             frame.receive_owner = parent if watch else None
             frame.receive_blame = parent.cp.stats
-    # protocol.BoundaryState.reset, inlined: this runs per boundary per request.
+    # BoundaryState.reset, inlined: this runs per boundary per request.
     # (status, sent, declared, no_body, trailers are set by http.response.start.)
     frame.phase = frame.rphase = 0
     frame.disconnected = False
@@ -337,10 +341,10 @@ _SEND_SERVER = Frame._send_server
 _RECEIVE = Frame._receive
 _RETURNED = Frame.returned
 _Method = types.MethodType
-_RequestState = protocol.RequestState
-_check_scope = protocol.check_scope
+_RequestState = RequestState
+_check_scope = check_scope
 _check_http_send = protocol.check_http_send
-_check_http_receive = protocol.check_http_receive
+_check_http_receive = check_http_receive
 _IGNORE = (protocol.ignore, protocol.ignore)
 _CHECKERS = {
     kind: (check, protocol.RECEIVE_CHECKERS[kind]) for kind, check in protocol.SEND_CHECKERS.items()

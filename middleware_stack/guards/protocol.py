@@ -9,13 +9,76 @@ checker runs at every boundary of every request, so the valid path is the hot on
 Lenient where the specification is: header pairs may be tuples or two-item lists,
 and extension message types are accepted when the server declares them in
 ``scope["extensions"]``.
+
+This module holds the send checkers (what a layer sends) and the tables mapping a
+scope type to its checkers. The vocabulary (rule ids, :data:`Problem`, :data:`EXPECT`)
+lives in :mod:`.rules`, the phases and state classes in :mod:`.state`, the scope check
+and header helpers in :mod:`.scope_check`, the receive checkers and the completion
+check in :mod:`.receive_check`; what this module named before the split is re-exported
+here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import is_
 from typing import Any
+
+from middleware_stack.guards.receive_check import (
+    check_completion,
+    check_http_receive,
+    check_lifespan_receive,
+    check_websocket_receive,
+)
+from middleware_stack.guards.rules import (
+    EXPECT,
+    R_AFTER_FINAL,
+    R_BODY,
+    R_HEADERS,
+    R_INCOMPLETE,
+    R_LENGTH,
+    R_LIFESPAN,
+    R_NO_BODY,
+    R_ORDER,
+    R_RECEIVE,
+    R_REPLAY,
+    R_SCOPE,
+    R_SCOPE_HEADERS,
+    R_SCOPE_MUTATED,
+    R_STATUS,
+    R_TYPE,
+    R_WS_CODE,
+    R_WS_ORDER,
+    R_WS_PAYLOAD,
+    REQUIRED,
+    Problem,
+    quote,
+)
+from middleware_stack.guards.scope_check import (
+    _content_length,
+    _headers_problem,
+    _scan,
+    check_scope,
+)
+from middleware_stack.guards.state import (
+    H_BODY,
+    H_DONE,
+    H_START,
+    H_TRAILERS,
+    L_SHUTDOWN_IN,
+    L_SHUTDOWN_OUT,
+    L_STARTUP_IN,
+    L_STARTUP_OUT,
+    R_COMPLETE,
+    R_GONE,
+    R_REQ,
+    W_CLOSED,
+    W_CONNECTING,
+    W_DENIAL,
+    W_DENIED,
+    W_OPEN,
+    BoundaryState,
+    RequestState,
+)
 
 __all__ = [
     "EXPECT",
@@ -27,345 +90,50 @@ __all__ = [
     "quote",
 ]
 
-#: ``(rule id, what is wrong, what the protocol expects)``.
-Problem = tuple[str, str, str]
-
-R_SCOPE = "middleware_stack.R001"
-R_SCOPE_HEADERS = "middleware_stack.R002"
-R_SCOPE_MUTATED = "middleware_stack.R003"
-R_ORDER = "middleware_stack.R010"
-R_STATUS = "middleware_stack.R011"
-R_HEADERS = "middleware_stack.R012"
-R_BODY = "middleware_stack.R013"
-R_AFTER_FINAL = "middleware_stack.R014"
-R_NO_BODY = "middleware_stack.R015"
-R_LENGTH = "middleware_stack.R016"
-R_TYPE = "middleware_stack.R017"
-R_WS_ORDER = "middleware_stack.R020"
-R_WS_CODE = "middleware_stack.R021"
-R_WS_PAYLOAD = "middleware_stack.R022"
-R_LIFESPAN = "middleware_stack.R030"
-R_REPLAY = "middleware_stack.R040"
-R_RECEIVE = "middleware_stack.R041"
-R_INCOMPLETE = "middleware_stack.R050"
-
-#: Required scope keys per scope type (ASGI 3 connection scopes without defaults).
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "http": ("type", "asgi", "http_version", "method", "path", "query_string", "headers"),
-    "websocket": ("type", "asgi", "path", "query_string", "headers"),
-    "lifespan": ("type", "asgi"),
-}
-_STR_KEYS = ("http_version", "method", "scheme", "path", "root_path")
-
-EXPECT = {
-    "start": "The protocol expects exactly one http.response.start, before any http.response.body.",
-    "final": "The protocol expects nothing after the final http.response.body "
-    "(more_body=False) except http.response.trailers announced with trailers=True.",
-    "status": "The protocol expects 'status' to be an int between 100 and 599.",
-    "headers": "The protocol expects 'headers' to be a list of (name, value) pairs of bytes, "
-    "names lowercase.",
-    "body": "The protocol expects 'body' to be bytes.",
-    "nobody": "A 1xx, 204 or 304 response has no body: send b'' with more_body=False.",
-    "length": "The bytes sent must match the declared content-length header (or drop the "
-    "header when the body changes).",
-    "ws": "The protocol expects websocket.accept (or websocket.close to refuse) first, "
-    "websocket.send only between accept and close, and nothing after websocket.close.",
-    "code": "The protocol expects a close code 1000-1003, 1007-1014 or 3000-4999 "
-    "(1004-1006 and 1015 are reserved), and a str 'reason' of at most 123 UTF-8 bytes.",
-    "payload": "The protocol expects websocket.send with exactly one of 'bytes' (bytes) "
-    "or 'text' (str).",
-    "lifespan": "The protocol expects lifespan.startup.complete/.failed once, after "
-    "lifespan.startup is received, and lifespan.shutdown.complete/.failed once, after "
-    "lifespan.shutdown.",
-    "replay": "After the final http.request (more_body=False) receive() must wait for and "
-    "return http.disconnect; Django's ASGIHandler raises AssertionError ('Invalid ASGI "
-    "message after request body') on anything else. A layer that buffers the body must "
-    "replay it once, then pass through to the original receive().",
-    "receive": "The protocol expects http.request/http.disconnect in an http scope, "
-    "websocket.connect first then websocket.receive/websocket.disconnect in a websocket "
-    "scope, and lifespan.startup then lifespan.shutdown in a lifespan scope.",
-    "complete": "A layer must not return before the response is complete "
-    "(http.response.body with more_body=False) while the client is still connected: the "
-    "server then sends a 500 or drops the connection.",
-    "lifespan_done": "A lifespan app that received lifespan.startup (or .shutdown) must "
-    "answer it with .complete or .failed before returning; the server waits for it.",
-    "type": "Send only message types the scope defines, or extensions the server declares "
-    "in scope['extensions'].",
-    "scope": "The protocol expects a scope dict whose 'type' is 'http', 'websocket' or "
-    "'lifespan', with the required keys of that type.",
-    "scope_headers": "The protocol expects scope['headers'] to be a list of (name, value) "
-    "pairs of bytes with lowercase names.",
-    "mutated": "Copy the scope before changing it ({**scope, 'key': value}) and pass the "
-    "copy inward: outer layers still hold the original and read it after the call.",
-}
+# Re-exported, as this module defined them before the split.
+__all__ += [
+    "H_BODY",
+    "H_DONE",
+    "H_START",
+    "H_TRAILERS",
+    "L_SHUTDOWN_IN",
+    "L_SHUTDOWN_OUT",
+    "L_STARTUP_IN",
+    "L_STARTUP_OUT",
+    "R_AFTER_FINAL",
+    "R_BODY",
+    "R_COMPLETE",
+    "R_GONE",
+    "R_HEADERS",
+    "R_INCOMPLETE",
+    "R_LENGTH",
+    "R_LIFESPAN",
+    "R_NO_BODY",
+    "R_ORDER",
+    "R_RECEIVE",
+    "R_REPLAY",
+    "R_REQ",
+    "R_SCOPE",
+    "R_SCOPE_HEADERS",
+    "R_SCOPE_MUTATED",
+    "R_STATUS",
+    "R_TYPE",
+    "R_WS_CODE",
+    "R_WS_ORDER",
+    "R_WS_PAYLOAD",
+    "W_CLOSED",
+    "W_CONNECTING",
+    "W_DENIAL",
+    "W_DENIED",
+    "W_OPEN",
+    "check_completion",
+    "check_http_receive",
+    "check_lifespan_receive",
+    "check_websocket_receive",
+]
 
 _VALID_CLOSE = frozenset(range(1000, 1004)) | frozenset(range(1007, 1015))
 _NO_BODY_STATUS = frozenset({204, 304})
-
-# Phases. HTTP send: before start, streaming body, body done, done (after trailers).
-H_START, H_BODY, H_TRAILERS, H_DONE = 0, 1, 2, 3
-# Websocket send: connecting, accepted, closed, denial started, denial finished.
-W_CONNECTING, W_OPEN, W_CLOSED, W_DENIAL, W_DENIED = 0, 1, 2, 3, 4
-# HTTP receive: expecting request, request complete, disconnected.
-R_REQ, R_COMPLETE, R_GONE = 0, 1, 2
-# Lifespan bits.
-L_STARTUP_IN, L_STARTUP_OUT, L_SHUTDOWN_IN, L_SHUTDOWN_OUT = 1, 2, 4, 8
-
-
-class RequestState:
-    """What the boundaries of one request share (no reference back to them: no cycles)."""
-
-    __slots__ = (
-        "disconnected",
-        "flagged",
-        "in_flight",
-        "incomplete_flagged",
-    )
-
-    def __init__(self) -> None:
-        self.flagged: list[object] | None = None  # messages already reported
-        self.in_flight: object = None  # a reported message an inner boundary forwards now
-        self.incomplete_flagged = False
-        self.disconnected = False  # some boundary saw http/websocket.disconnect
-
-
-class BoundaryState:
-    """Per-request protocol state at one boundary (slots; reset by the frame)."""
-
-    __slots__ = (
-        "declared",
-        "disconnected",
-        "extensions",
-        "head",
-        "length_flagged",
-        "no_body",
-        "phase",
-        "req",
-        "rphase",
-        "sent",
-        "status",
-        "trailers",
-    )
-
-    phase: int
-    rphase: int
-    status: int
-    declared: int
-    sent: int
-    head: bool
-    no_body: bool
-    trailers: bool
-    length_flagged: bool
-    disconnected: bool
-    extensions: Any
-    req: RequestState
-
-    def reset(self, scope: Mapping[str, Any]) -> None:
-        self.req = RequestState()
-        self.phase = 0
-        self.rphase = 0
-        self.status = 0
-        self.declared = -1
-        self.sent = 0
-        self.head = scope.get("method") == "HEAD"
-        self.no_body = False
-        self.trailers = False
-        self.length_flagged = False
-        self.disconnected = False
-        self.extensions = scope.get("extensions")
-
-
-def quote(message: object, limit: int = 300) -> str:
-    """``repr`` of a message with long bodies cut, for a one-line log entry."""
-    if isinstance(message, Mapping):
-        parts = []
-        for key, value in message.items():
-            if isinstance(value, bytes | str) and len(value) > 40:
-                shown = f"{value[:40]!r}...({len(value)} {'bytes' if isinstance(value, bytes) else 'chars'})"
-            else:
-                shown = repr(value)
-            parts.append(f"{key!r}: {shown}")
-        text = "{" + ", ".join(parts) + "}"
-    else:
-        text = repr(message)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _headers_problem(headers: object, rule: str, where: str) -> Problem | None:
-    if type(headers) is not list and type(headers) is not tuple:
-        return (
-            rule,
-            f"sent {where} headers as a {type(headers).__name__}, not a list",
-            EXPECT["headers"],
-        )
-    for pair in headers:
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            return (
-                rule,
-                f"sent a {where} header {pair!r} that is not a (name, value) pair",
-                EXPECT["headers"],
-            )
-        name, value = pair
-        if type(name) is not bytes or type(value) is not bytes:
-            return (
-                rule,
-                f"sent a {where} header {pair!r} that is not a pair of bytes",
-                EXPECT["headers"],
-            )
-        if name != name.lower():
-            return (
-                rule,
-                f"sent a {where} header name {name!r} that is not lowercase",
-                EXPECT["headers"],
-            )
-    return None
-
-
-def _scan(headers: Any) -> int:
-    """Fast path over valid response headers: the declared content-length (-1 if none).
-
-    Returns -2 when anything looks wrong; :func:`_headers_problem` and
-    :func:`_content_length` then say what.
-    """
-    if type(headers) is not list and type(headers) is not tuple:
-        return -2
-    found = -1
-    try:
-        for pair in headers:
-            if type(pair) is not tuple and type(pair) is not list:
-                return -2  # a set or a dict of two would unpack too, in no set order
-            name, value = pair
-            if type(name) is not bytes or type(value) is not bytes:
-                return -2
-            if not name.islower() and name.lower() != name:
-                return -2
-            if name == b"content-length":
-                if found != -1 or not value.isdigit():
-                    return -2
-                found = int(value)
-    except (TypeError, ValueError):
-        return -2
-    return found
-
-
-def _content_length(headers: Any) -> int | str:
-    """The declared content-length (-1 if none), or a description of a bad one."""
-    found = -1
-    for name, value in headers:
-        if name == b"content-length":
-            if not value.isdigit():
-                return f"a content-length {value!r} that is not a number"
-            try:
-                n = int(value)
-            except ValueError:  # more digits than int() converts (4300 by default)
-                return f"a content-length of {len(value)} digits"
-            if found >= 0 and n != found:
-                return f"two content-length headers that disagree ({found} and {n})"
-            found = n
-    return found
-
-
-_KEYSETS = {kind: frozenset(keys) for kind, keys in REQUIRED.items()}
-
-
-def _pairs_ok(headers: Any) -> bool:
-    """Every item a pair of bytes with a lowercase name (the quick yes; no reason why)."""
-    try:
-        for name, value in headers:
-            if type(name) is not bytes or type(value) is not bytes:
-                return False
-            if not name.islower() and name.lower() != name:
-                return False
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def check_scope(scope: object, known: Any = None) -> Problem | None:
-    """Shape, required keys and header types of a connection scope.
-
-    ``known`` is a copy of a headers list found valid (in the scope this one was copied
-    from): when the scope's headers are the very same pair objects, they are not walked
-    again (identity, not equality: an equal bytearray value is not bytes).
-    """
-    if type(scope) is dict:
-        # The fast path: a well-formed http scope, looked up without defaults.
-        try:
-            if (
-                scope["type"] == "http"
-                and type(scope["asgi"]) is dict
-                and type(scope["path"]) is str
-                and type(scope["method"]) is str
-                and type(scope["http_version"]) is str
-                and type(scope["query_string"]) is bytes
-                and type(scope.get("scheme", "")) is str
-                and type(scope.get("root_path", "")) is str
-            ):
-                headers: Any = scope["headers"]
-                if (
-                    known is not None
-                    and len(headers) == len(known)
-                    and all(map(is_, headers, known))
-                ):
-                    return None
-                if type(headers) is list and _pairs_ok(headers):
-                    return None
-        except (KeyError, TypeError, ValueError):
-            pass
-    return _check_scope(scope)
-
-
-def _check_scope(scope: object) -> Problem | None:
-    """:func:`check_scope` in full, saying what is wrong."""
-    if type(scope) is not dict and not isinstance(scope, dict):
-        return (R_SCOPE, f"passed a scope that is a {type(scope).__name__}", EXPECT["scope"])
-    kind = scope.get("type")
-    keys = _KEYSETS.get(kind) if type(kind) is str else None
-    if keys is None:
-        return (R_SCOPE, f"passed a scope of unknown type {kind!r}", EXPECT["scope"])
-    if not keys <= scope.keys():
-        missing = [key for key in REQUIRED[str(kind)] if key not in scope]
-        return (
-            R_SCOPE,
-            f"passed {'an' if kind == 'http' else 'a'} {kind} scope without the required "
-            f"key(s) {', '.join(missing)}",
-            EXPECT["scope"],
-        )
-    if type(scope["asgi"]) is not dict:
-        return (R_SCOPE, f"passed a scope whose 'asgi' is {scope['asgi']!r}", EXPECT["scope"])
-    if kind == "lifespan":
-        return None
-    get = scope.get
-    if (
-        type(get("path")) is not str
-        or type(get("method", "")) is not str
-        or type(get("http_version", "")) is not str
-        or type(get("scheme", "")) is not str
-        or type(get("root_path", "")) is not str
-    ):
-        for key in _STR_KEYS:
-            value = get(key, "")
-            if type(value) is not str:
-                return (
-                    R_SCOPE,
-                    f"passed a scope whose {key!r} is {type(value).__name__} {value!r}, not str",
-                    EXPECT["scope"],
-                )
-    if type(scope["query_string"]) is not bytes:
-        return (
-            R_SCOPE,
-            f"passed a scope whose 'query_string' is {scope['query_string']!r}, not bytes",
-            EXPECT["scope"],
-        )
-    headers = scope["headers"]
-    if (type(headers) is list or type(headers) is tuple) and _pairs_ok(headers):
-        return None
-    problem = _headers_problem(headers, R_SCOPE_HEADERS, "scope")
-    if problem is None:
-        return None
-    what = problem[1].replace("sent a scope header", "passed a scope with a header", 1)
-    what = what.replace("sent scope headers as", "passed a scope with headers as", 1)
-    return (problem[0], what, EXPECT["scope_headers"])
 
 
 def _unknown(state: BoundaryState, kind: str, mtype: object) -> Problem | None:
@@ -593,115 +361,6 @@ def check_lifespan_send(s: BoundaryState, m: Any) -> Problem | None:
     s.phase |= done
     if not s.phase & got:
         return (R_LIFESPAN, f"sent {t} before receiving {t.rsplit('.', 1)[0]}", EXPECT["lifespan"])
-    return None
-
-
-# -- messages a layer receives ---------------------------------------------------------
-
-
-def check_http_receive(s: BoundaryState, m: Any) -> Problem | None:
-    if type(m) is not dict and not isinstance(m, Mapping):
-        return (R_RECEIVE, "returned something that is not a message dict", EXPECT["receive"])
-    t = m.get("type")
-    if t == "http.request":
-        if s.rphase != R_REQ:
-            if s.rphase == R_COMPLETE:
-                return (
-                    R_REPLAY,
-                    "returned another http.request after the final request body",
-                    EXPECT["replay"],
-                )
-            return (R_RECEIVE, "returned http.request after http.disconnect", EXPECT["receive"])
-        if not m.get("more_body", False):
-            s.rphase = R_COMPLETE
-        if type(m.get("body", b"")) is not bytes:
-            return (R_BODY, "returned an http.request whose 'body' is not bytes", EXPECT["body"])
-        return None
-    if t == "http.disconnect":
-        s.rphase = R_GONE
-        s.disconnected = s.req.disconnected = True
-        return None
-    return (R_RECEIVE, f"returned a {t!r} message in an http scope", EXPECT["receive"])
-
-
-def check_websocket_receive(s: BoundaryState, m: Any) -> Problem | None:
-    if type(m) is not dict and not isinstance(m, Mapping):
-        return (R_RECEIVE, "returned something that is not a message dict", EXPECT["receive"])
-    t = m.get("type")
-    if t == "websocket.receive":
-        if s.rphase != R_COMPLETE:
-            return (
-                R_RECEIVE,
-                "returned websocket.receive before websocket.connect or after disconnect",
-                EXPECT["receive"],
-            )
-        return None
-    if t == "websocket.connect":
-        if s.rphase != R_REQ:
-            return (R_RECEIVE, "returned websocket.connect twice", EXPECT["receive"])
-        s.rphase = R_COMPLETE
-        return None
-    if t == "websocket.disconnect":
-        s.rphase = R_GONE
-        s.disconnected = s.req.disconnected = True
-        return None
-    return (R_RECEIVE, f"returned a {t!r} message in a websocket scope", EXPECT["receive"])
-
-
-def check_lifespan_receive(s: BoundaryState, m: Any) -> Problem | None:
-    if type(m) is not dict and not isinstance(m, Mapping):
-        return (R_RECEIVE, "returned something that is not a message dict", EXPECT["receive"])
-    t = m.get("type")
-    if t == "lifespan.startup":
-        if s.phase & (L_STARTUP_IN | L_SHUTDOWN_IN):
-            return (R_RECEIVE, "returned lifespan.startup twice", EXPECT["receive"])
-        s.phase |= L_STARTUP_IN
-        return None
-    if t == "lifespan.shutdown":
-        if s.phase & L_SHUTDOWN_IN:
-            return (R_RECEIVE, "returned lifespan.shutdown twice", EXPECT["receive"])
-        s.phase |= L_SHUTDOWN_IN
-        return None
-    return (R_RECEIVE, f"returned a {t!r} message in a lifespan scope", EXPECT["receive"])
-
-
-def check_completion(s: BoundaryState, kind: object) -> Problem | None:
-    """What is unfinished when a layer returned normally (None if nothing)."""
-    if kind == "http":
-        if s.phase == H_DONE or s.disconnected or s.req.disconnected:
-            return None
-        if s.phase == H_TRAILERS:
-            return (
-                R_INCOMPLETE,
-                "returned before the final http.response.trailers (trailers=True was "
-                "announced in http.response.start)",
-                EXPECT["complete"],
-            )
-        if s.phase == H_START:
-            return (
-                R_INCOMPLETE,
-                "returned without sending http.response.start",
-                EXPECT["complete"],
-            )
-        return (
-            R_INCOMPLETE,
-            "returned before the final http.response.body (more_body=False)",
-            EXPECT["complete"],
-        )
-    if kind == "lifespan":
-        phase = s.phase
-        if phase & L_STARTUP_IN and not phase & L_STARTUP_OUT:
-            return (
-                R_INCOMPLETE,
-                "returned without answering lifespan.startup",
-                EXPECT["lifespan_done"],
-            )
-        if phase & L_SHUTDOWN_IN and not phase & L_SHUTDOWN_OUT:
-            return (
-                R_INCOMPLETE,
-                "returned without answering lifespan.shutdown",
-                EXPECT["lifespan_done"],
-            )
     return None
 
 
