@@ -24,8 +24,13 @@ import types
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from middleware_stack.guards import protocol
 from middleware_stack.guards.blocking import charged, driven, install_task_factory, server_side
+from middleware_stack.guards.protocol import (
+    RECEIVE_CHECKERS,
+    SEND_CHECKERS,
+    check_http_send,
+    ignore,
+)
 from middleware_stack.guards.receive_check import check_completion, check_http_receive
 from middleware_stack.guards.rules import EXPECT, R_SCOPE_MUTATED
 from middleware_stack.guards.scope_check import check_scope
@@ -252,7 +257,7 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
     if type(parent) is not Frame:
         guard = checkpoint.guard
         frame.parent = frame.send_owner = frame.receive_owner = None
-        frame.req = _RequestState()
+        frame.req = RequestState()
         frame.receive_blame = guard.server
         loop = tls.loop
         if loop is None or not loop.is_running():  # a new loop on this thread
@@ -260,7 +265,7 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
             if loop is not None:
                 install_task_factory(loop)
                 tls.loop = loop
-        problem = _check_scope(frame.scope)  # the object as received, dict or not
+        problem = check_scope(frame.scope)  # the object as received, dict or not
         if problem is not None:
             guard.violation(guard.server, frame, problem, frame.scope)
         frame.snapshot = _snapshot(scope)
@@ -279,7 +284,7 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
             frame.headers_len = n
         else:
             # A copy: only what differs from the checked outer scope needs a look.
-            problem = _check_scope(frame.scope, parent.snapshot.get("headers"))
+            problem = check_scope(frame.scope, parent.snapshot.get("headers"))
             if problem is not None:
                 checkpoint.guard.violation(parent.stats, frame, problem, frame.scope)
             frame.snapshot = _snapshot(scope)
@@ -311,8 +316,8 @@ def _enter(checkpoint: Checkpoint, scope: Scope, receive: Receive, send: Send) -
     frame.disconnected = False
     if kind == "http":
         frame.head = scope.get("method") == "HEAD"
-        frame.check_send = _check_http_send
-        frame.check_receive = _check_http_receive
+        frame.check_send = check_http_send
+        frame.check_receive = check_http_receive
     else:
         frame.head = False
         frame.check_send, frame.check_receive = (
@@ -341,11 +346,5 @@ _SEND_SERVER = Frame._send_server
 _RECEIVE = Frame._receive
 _RETURNED = Frame.returned
 _Method = types.MethodType
-_RequestState = RequestState
-_check_scope = check_scope
-_check_http_send = protocol.check_http_send
-_check_http_receive = check_http_receive
-_IGNORE = (protocol.ignore, protocol.ignore)
-_CHECKERS = {
-    kind: (check, protocol.RECEIVE_CHECKERS[kind]) for kind, check in protocol.SEND_CHECKERS.items()
-}
+_IGNORE = (ignore, ignore)
+_CHECKERS = {kind: (check, RECEIVE_CHECKERS[kind]) for kind, check in SEND_CHECKERS.items()}

@@ -14,8 +14,7 @@ This module holds the send checkers (what a layer sends) and the tables mapping 
 scope type to its checkers. The vocabulary (rule ids, :data:`Problem`, :data:`EXPECT`)
 lives in :mod:`.rules`, the phases and state classes in :mod:`.state`, the scope check
 and header helpers in :mod:`.scope_check`, the receive checkers and the completion
-check in :mod:`.receive_check`; what this module named before the split is re-exported
-here.
+check in :mod:`.receive_check`.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from middleware_stack.guards.receive_check import (
-    check_completion,
     check_http_receive,
     check_lifespan_receive,
     check_websocket_receive,
@@ -34,30 +32,21 @@ from middleware_stack.guards.rules import (
     R_AFTER_FINAL,
     R_BODY,
     R_HEADERS,
-    R_INCOMPLETE,
     R_LENGTH,
     R_LIFESPAN,
     R_NO_BODY,
     R_ORDER,
-    R_RECEIVE,
-    R_REPLAY,
-    R_SCOPE,
-    R_SCOPE_HEADERS,
-    R_SCOPE_MUTATED,
     R_STATUS,
     R_TYPE,
     R_WS_CODE,
     R_WS_ORDER,
     R_WS_PAYLOAD,
-    REQUIRED,
     Problem,
-    quote,
 )
 from middleware_stack.guards.scope_check import (
     _content_length,
     _headers_problem,
     _scan,
-    check_scope,
 )
 from middleware_stack.guards.state import (
     H_BODY,
@@ -68,68 +57,21 @@ from middleware_stack.guards.state import (
     L_SHUTDOWN_OUT,
     L_STARTUP_IN,
     L_STARTUP_OUT,
-    R_COMPLETE,
-    R_GONE,
-    R_REQ,
     W_CLOSED,
     W_CONNECTING,
     W_DENIAL,
     W_DENIED,
     W_OPEN,
     BoundaryState,
-    RequestState,
 )
 
 __all__ = [
-    "EXPECT",
-    "REQUIRED",
-    "BoundaryState",
-    "Problem",
-    "RequestState",
-    "check_scope",
-    "quote",
-]
-
-# Re-exported, as this module defined them before the split.
-__all__ += [
-    "H_BODY",
-    "H_DONE",
-    "H_START",
-    "H_TRAILERS",
-    "L_SHUTDOWN_IN",
-    "L_SHUTDOWN_OUT",
-    "L_STARTUP_IN",
-    "L_STARTUP_OUT",
-    "R_AFTER_FINAL",
-    "R_BODY",
-    "R_COMPLETE",
-    "R_GONE",
-    "R_HEADERS",
-    "R_INCOMPLETE",
-    "R_LENGTH",
-    "R_LIFESPAN",
-    "R_NO_BODY",
-    "R_ORDER",
-    "R_RECEIVE",
-    "R_REPLAY",
-    "R_REQ",
-    "R_SCOPE",
-    "R_SCOPE_HEADERS",
-    "R_SCOPE_MUTATED",
-    "R_STATUS",
-    "R_TYPE",
-    "R_WS_CODE",
-    "R_WS_ORDER",
-    "R_WS_PAYLOAD",
-    "W_CLOSED",
-    "W_CONNECTING",
-    "W_DENIAL",
-    "W_DENIED",
-    "W_OPEN",
-    "check_completion",
-    "check_http_receive",
-    "check_lifespan_receive",
-    "check_websocket_receive",
+    "RECEIVE_CHECKERS",
+    "SEND_CHECKERS",
+    "check_http_send",
+    "check_lifespan_send",
+    "check_websocket_send",
+    "ignore",
 ]
 
 _VALID_CLOSE = frozenset(range(1000, 1004)) | frozenset(range(1007, 1015))

@@ -47,10 +47,16 @@ __all__ = [
 
 # -- messages a layer receives ---------------------------------------------------------
 
+_NOT_A_MESSAGE: Problem = (
+    R_RECEIVE,
+    "returned something that is not a message dict",
+    EXPECT["receive"],
+)
+
 
 def check_http_receive(s: BoundaryState, m: Any) -> Problem | None:
     if type(m) is not dict and not isinstance(m, Mapping):
-        return (R_RECEIVE, "returned something that is not a message dict", EXPECT["receive"])
+        return _NOT_A_MESSAGE
     t = m.get("type")
     if t == "http.request":
         if s.rphase != R_REQ:
@@ -75,7 +81,7 @@ def check_http_receive(s: BoundaryState, m: Any) -> Problem | None:
 
 def check_websocket_receive(s: BoundaryState, m: Any) -> Problem | None:
     if type(m) is not dict and not isinstance(m, Mapping):
-        return (R_RECEIVE, "returned something that is not a message dict", EXPECT["receive"])
+        return _NOT_A_MESSAGE
     t = m.get("type")
     if t == "websocket.receive":
         if s.rphase != R_COMPLETE:
@@ -99,7 +105,7 @@ def check_websocket_receive(s: BoundaryState, m: Any) -> Problem | None:
 
 def check_lifespan_receive(s: BoundaryState, m: Any) -> Problem | None:
     if type(m) is not dict and not isinstance(m, Mapping):
-        return (R_RECEIVE, "returned something that is not a message dict", EXPECT["receive"])
+        return _NOT_A_MESSAGE
     t = m.get("type")
     if t == "lifespan.startup":
         if s.phase & (L_STARTUP_IN | L_SHUTDOWN_IN):
